@@ -1,0 +1,116 @@
+"""Pipeline configuration: dataclasses with defaults, loadable from TOML/JSON.
+
+Every stage reads its own section; backends are chosen by name (see registry).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+
+
+@dataclass
+class BackendConfig:
+    name: str
+    options: dict = field(default_factory=dict)
+
+
+@dataclass
+class ScanOptions:
+    stride: int = 1  # use every n-th frame
+    max_frames: int | None = None
+    depth_min: float = 0.1  # metres
+    depth_max: float = 6.0
+
+
+@dataclass
+class LiftConfig:
+    voxel_size: float = 0.03  # metres: resolution of tracker voxel sets and output cloud
+    pixel_stride: int = 2  # subsample mask pixels before back-projection (speed)
+    edge_erosion: int = 2  # pixels of mask boundary dropped (depth bleed)
+    depth_edge_threshold: float = 0.05  # relative depth jump that marks a depth edge
+    outlier_filter: str = "dbscan"  # "dbscan" | "none": keep the main cluster
+    cluster_eps_voxels: float = 2.5  # DBSCAN eps in voxel units
+    min_points: int = 30  # masks with fewer lifted voxels are dropped
+
+
+@dataclass
+class TrackConfig:
+    feature_weight: float = 0.3  # weight of visual similarity in the fused score
+    spatial_weight: float = 0.7  # weight of 3D overlap
+    match_threshold: float = 0.35  # minimum fused score to match a mask to a track
+    min_overlap: float = 0.15  # spatial gate: below this no match whatever the features
+    merge_every: int = 10  # frames between track-merging passes
+    merge_overlap: float = 0.5  # containment needed to merge two tracks
+    merge_feature: float = 0.6  # feature cosine needed to merge (with overlap)
+    best_views: int = 5  # views kept per track (by visible pixel count)
+
+
+@dataclass
+class RefineConfig:
+    min_view_ratio: float = 0.2  # drop voxels seen in fewer than this share of a track's views
+    nms_overlap: float = 0.6  # containment above which the smaller duplicate is merged
+    min_points: int = 50  # instances with fewer output voxels are dropped
+    min_observations: int = 1
+
+
+@dataclass
+class PipelineConfig:
+    segmenter: BackendConfig = field(default_factory=lambda: BackendConfig("geometric"))
+    features: BackendConfig = field(default_factory=lambda: BackendConfig("color"))
+    classifier: BackendConfig | None = None
+    scan: ScanOptions = field(default_factory=ScanOptions)
+    lift: LiftConfig = field(default_factory=LiftConfig)
+    track: TrackConfig = field(default_factory=TrackConfig)
+    refine: RefineConfig = field(default_factory=RefineConfig)
+    vocabulary: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PipelineConfig":
+        cfg = cls()
+        for key, value in data.items():
+            if not hasattr(cfg, key):
+                raise ConfigError(f"unknown config section {key!r}")
+            current = getattr(cfg, key)
+            if key in ("segmenter", "features", "classifier"):
+                if value is None:
+                    setattr(cfg, key, None)
+                elif isinstance(value, str):
+                    setattr(cfg, key, BackendConfig(value))
+                else:
+                    setattr(cfg, key, BackendConfig(value["name"], dict(value.get("options", {}))))
+            elif dataclasses.is_dataclass(current):
+                setattr(cfg, key, _update(current, value, key))
+            else:
+                setattr(cfg, key, value)
+        return cfg
+
+    @classmethod
+    def load(cls, path: str | Path) -> "PipelineConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        text = path.read_text()
+        try:
+            data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot parse config: {exc}") from None
+        return cls.from_dict(data)
+
+
+def _update(obj, values: dict, section: str):
+    if not isinstance(values, dict):
+        raise ConfigError(f"config section {section!r} must be a table")
+    names = {f.name for f in dataclasses.fields(obj)}
+    unknown = set(values) - names
+    if unknown:
+        raise ConfigError(f"unknown option(s) in [{section}]: {', '.join(sorted(unknown))}")
+    return dataclasses.replace(obj, **values)

@@ -1,0 +1,1 @@
+"""Stage 3: one feature vector per mask. Backends register under role "features"."""

@@ -1,0 +1,1 @@
+"""Scan readers and file formats."""

@@ -1,0 +1,1 @@
+"""Stage 1: per-frame 2D masks. Backends register under role "segmenter"."""

@@ -48,6 +48,9 @@ class TrackConfig:
     merge_every: int = 10  # frames between track-merging passes
     merge_overlap: float = 0.5  # containment needed to merge two tracks
     merge_feature: float = 0.6  # feature cosine needed to merge (with overlap)
+    merge_overlap_strict: float = 0.8  # containment that merges whatever the features
+    absorb_overlap: float = 0.6  # an unmatched mask this much inside a track joins it
+    min_visible: int = 20  # coarse voxels of a track that must be visible to use visible-part overlap
     best_views: int = 5  # views kept per track (by visible pixel count)
 
 

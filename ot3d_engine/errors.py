@@ -25,3 +25,7 @@ class ConfigError(OT3DError):
 
 class ModelUnavailableError(OT3DError):
     """Model weights are not in the local cache or path; message says how to get them."""
+
+
+class Cancelled(OT3DError):
+    """The caller asked the pipeline to stop (polled between frames)."""

@@ -99,6 +99,7 @@ class Observation:
     score: float = 1.0
     label: str | None = None
     colors: np.ndarray | None = None  # Mx3 uint8
+    box: tuple[int, int, int, int] | None = None  # x0,y0,x1,y1 of the 2D mask
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Stage 2: lifting 2D masks to denoised 3D voxel sets."""

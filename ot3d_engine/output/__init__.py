@@ -1,0 +1,1 @@
+"""Stage 6: writing and reading a segmented scene."""

@@ -1,0 +1,1 @@
+"""Stage 5: refinement (multi-view consistency, duplicate merging, optional mesh superpoints)."""

@@ -1,0 +1,100 @@
+"""Stage 5: from tracks to final instances over the fused map.
+
+1. multi-view consistency: a voxel stays in a track only if the track's masks covered it in
+   at least `min_view_ratio` of the frames that saw that voxel at all (mask bleed onto the
+   wall behind an object is seen often but rarely inside the object's masks);
+2. duplicates: tracks mostly contained in a larger one are merged into it (3D NMS);
+3. exclusive assignment: a voxel claimed by several tracks goes to the one that covered it
+   most consistently;
+4. minimum size and a confidence per instance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import RefineConfig
+from ..lift import voxels as vx
+from ..track.scene_map import SceneMap
+from ..track.track import Track
+
+
+@dataclass
+class Candidate:
+    track: Track
+    keys: np.ndarray  # sorted fine voxel keys
+    ratio: np.ndarray  # per voxel: hits / frames that saw it
+
+
+def refine_tracks(tracks: list[Track], scene: SceneMap, cfg: RefineConfig
+                  ) -> tuple[np.ndarray, list[tuple[Track, float]]]:
+    """Returns per-map-voxel instance index (0 = none, k = k-th returned track) and the
+    kept tracks with their confidence."""
+    cands = []
+    for t in tracks:
+        if t.observations < cfg.min_observations:
+            continue
+        keys, hits = np.unique(np.concatenate(t.fine_parts), return_counts=True)
+        seen = np.maximum(scene.seen_count(keys), hits)
+        ratio = hits / seen
+        keep = ratio >= cfg.min_view_ratio
+        if keep.sum() >= cfg.min_points:
+            cands.append(Candidate(t, keys[keep], ratio[keep]))
+    cands = _merge_duplicates(cands, cfg.nms_overlap)
+    owner = _exclusive_owner(cands, scene.keys)
+    sizes = np.bincount(owner, minlength=len(cands) + 1)
+    kept, remap = [], np.zeros(len(cands) + 1, dtype=np.int32)
+    for k, c in enumerate(cands, start=1):
+        if sizes[k] >= cfg.min_points:
+            kept.append((c.track, _confidence(c)))
+            remap[k] = len(kept)
+    return remap[owner], kept
+
+
+def _confidence(c: Candidate) -> float:
+    """Objects seen often and consistently rank first; one-off fragments last."""
+    t = c.track
+    mean_score = t.score_sum / max(t.observations, 1)
+    return float(mean_score * (1 - np.exp(-t.observations / 3.0)) * np.mean(c.ratio))
+
+
+def _merge_duplicates(cands: list[Candidate], threshold: float) -> list[Candidate]:
+    cands = sorted(cands, key=lambda c: -len(c.keys))
+    alive = [True] * len(cands)
+    for b in range(len(cands)):  # smaller ones, against every larger survivor
+        for a in range(b):
+            if not alive[a]:
+                continue
+            ca, cb = cands[a], cands[b]
+            inter = vx.count_in(ca.keys, cb.keys)
+            if inter / len(cb.keys) >= threshold:
+                keys = np.union1d(ca.keys, cb.keys)
+                ra = np.zeros(len(keys)); ra[np.searchsorted(keys, ca.keys)] = ca.ratio
+                rb = np.zeros(len(keys)); rb[np.searchsorted(keys, cb.keys)] = cb.ratio
+                ca.track.absorb(cb.track, len(ca.track.views) or 5)
+                cands[a] = Candidate(ca.track, keys, np.maximum(ra, rb))
+                alive[b] = False
+                break
+    return [c for c, ok in zip(cands, alive) if ok]
+
+
+def _exclusive_owner(cands: list[Candidate], map_keys: np.ndarray) -> np.ndarray:
+    owner = np.zeros(len(map_keys), dtype=np.int64)
+    if not cands:
+        return owner
+    keys = np.concatenate([c.keys for c in cands])
+    ratio = np.concatenate([c.ratio for c in cands])
+    size = np.concatenate([np.full(len(c.keys), len(c.keys)) for c in cands])
+    idx = np.concatenate([np.full(len(c.keys), k + 1) for k, c in enumerate(cands)])
+    order = np.lexsort((-size, -ratio, keys))  # by key, then best ratio, then larger track
+    keys, idx = keys[order], idx[order]
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    keys, idx = keys[first], idx[first]
+    pos = np.searchsorted(map_keys, keys)
+    pos = np.clip(pos, 0, len(map_keys) - 1)
+    ok = map_keys[pos] == keys
+    owner[pos[ok]] = idx[ok]
+    return owner

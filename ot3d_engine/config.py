@@ -41,6 +41,7 @@ class LiftConfig:
 
 @dataclass
 class TrackConfig:
+    method: str = "visual_spatial"  # tracker backend: "visual_spatial" | "greedy_iou" (baseline)
     feature_weight: float = 0.3  # weight of visual similarity in the fused score
     spatial_weight: float = 0.7  # weight of 3D overlap
     match_threshold: float = 0.35  # minimum fused score to match a mask to a track
@@ -60,6 +61,8 @@ class RefineConfig:
     nms_overlap: float = 0.6  # containment above which the smaller duplicate is merged
     min_points: int = 50  # instances with fewer output voxels are dropped
     min_observations: int = 1
+    min_track_ratio: float = 0.34  # observations / frames it was visible in: below = fragment
+    visibility_stride: int = 4  # depth subsampling kept per frame for the visibility test
 
 
 @dataclass

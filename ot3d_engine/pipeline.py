@@ -17,7 +17,6 @@ from .lift.lifting import Lifter
 from .refine.instances import refine_tracks
 from .registry import build
 from .track.scene_map import SceneMap
-from .track.tracker import Tracker
 from .track.visibility import DepthView
 from .types import Instance, Scan, SceneResult
 
@@ -51,11 +50,12 @@ def run_pipeline(scan: Scan, config: PipelineConfig | None = None, *, progress: 
     with timer("load_models"):
         segmenter, features = backends or build_backends(config)
     lifter = Lifter(config.lift)
-    tracker = Tracker(config.track, config.lift.voxel_size)
+    tracker = build("tracker", config.track.method, config=config.track, voxel_size=config.lift.voxel_size)
     scene = SceneMap()
     n = len(scan)
     masks_total = 0
     camera = None
+    views = []  # low-resolution depth of every frame: final visibility checks
     for i in range(n):
         if cancel is not None and cancel():
             raise Cancelled("cancelled by the user")
@@ -70,6 +70,7 @@ def run_pipeline(scan: Scan, config: PipelineConfig | None = None, *, progress: 
             scene.add(cloud)
         with timer("track"):
             tracker.step(obs, DepthView.from_frame(frame, config.lift.pixel_stride))
+            views.append(DepthView.from_frame(frame, config.refine.visibility_stride))
         masks_total += len(masks)
         if i == n // 2:  # the preview looks through the middle camera of the scan
             camera = {"K": frame.intrinsics.tolist(), "pose": frame.pose.tolist(),
@@ -80,7 +81,7 @@ def run_pipeline(scan: Scan, config: PipelineConfig | None = None, *, progress: 
     progress("refine", 0.0, f"refining {len(tracks)} tracks")
     with timer("refine"):
         scene.compact()
-        owner, kept = refine_tracks(tracks, scene, config.refine)
+        owner, kept = refine_tracks(tracks, scene, config.refine, views, config.lift.voxel_size)
         result = assemble(scene, owner, kept, config.lift.voxel_size)
     result.timings = dict(timer.total)
     result.meta.update({"frames": n, "masks": masks_total, "tracks": len(tracks),

@@ -18,9 +18,11 @@ _REGISTRY: dict[str, dict[str, Callable]] = {}
 # Modules that register backends of a role; imported on first lookup so that
 # heavy dependencies (torch, transformers) load only when their backend is used.
 _PROVIDERS: dict[str, list[str]] = {
-    "segmenter": ["ot3d_engine.segment2d.geometric", "ot3d_engine.segment2d.oracle"],
-    "features": ["ot3d_engine.features.color"],
-    "classifier": [],
+    "segmenter": ["ot3d_engine.segment2d.geometric", "ot3d_engine.segment2d.oracle",
+                  "ot3d_engine.segment2d.grounded"],
+    "features": ["ot3d_engine.features.color", "ot3d_engine.features.dino", "ot3d_engine.features.embedded"],
+    "classifier": ["ot3d_engine.classify.mllm", "ot3d_engine.classify.clip", "ot3d_engine.classify.embedded"],
+    "tracker": ["ot3d_engine.track.tracker", "ot3d_engine.track.greedy"],
 }
 
 
@@ -49,7 +51,13 @@ def available(role: str) -> list[str]:
 
 
 def build(role: str, name: str, **options):
-    _load(role)
+    # import providers only until the asked-for backend registers: building the default
+    # backends never imports the neural ones (and their torch/transformers)
+    if name not in _REGISTRY.get(role, {}):
+        for mod in _PROVIDERS.get(role, []):
+            importlib.import_module(mod)
+            if name in _REGISTRY.get(role, {}):
+                break
     try:
         factory = _REGISTRY[role][name]
     except KeyError:

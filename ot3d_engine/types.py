@@ -75,6 +75,16 @@ class Scan:
         for i in range(self.frame_count):
             yield self.frame(i)
 
+    def frame_by_number(self, number: int) -> Frame:
+        """The frame whose Frame.index (the dataset's own frame number) is `number`."""
+        numbers = self.meta.get("frame_numbers")
+        if numbers is None:
+            return self.frame(number)
+        try:
+            return self.frame(list(numbers).index(number))
+        except ValueError:
+            raise IndexError(f"frame number {number} is not in this scan ({self.path})") from None
+
 
 @dataclass
 class Mask2D:

@@ -28,15 +28,26 @@ class Candidate:
     ratio: np.ndarray  # per voxel: hits / frames that saw it
 
 
-def refine_tracks(tracks: list[Track], scene: SceneMap, cfg: RefineConfig
-                  ) -> tuple[np.ndarray, list[tuple[Track, float]]]:
+def refine_tracks(tracks: list[Track], scene: SceneMap, cfg: RefineConfig, views: list | None = None,
+                  voxel_size: float = 0.03) -> tuple[np.ndarray, list[tuple[Track, float]]]:
     """Returns per-map-voxel instance index (0 = none, k = k-th returned track) and the
-    kept tracks with their confidence."""
+    kept tracks with their confidence.
+
+    A fragment is a track observed in few of the frames in which it was visible (a piece of
+    an object tracked elsewhere): observations / visible frames below `min_track_ratio` drops
+    it. An object that only one frame saw (occluded or out of view elsewhere) stays."""
     cands = []
+    rng = np.random.default_rng(0)
     for t in tracks:
         if t.observations < cfg.min_observations:
             continue
         keys, hits = np.unique(np.concatenate(t.fine_parts), return_counts=True)
+        if views:
+            sample = keys if len(keys) <= 256 else rng.choice(keys, 256, replace=False)
+            pts = vx.centers(sample, voxel_size)
+            visible = sum(v.visible(pts, 2 * voxel_size).mean() > 0.5 for v in views)
+            if t.observations < cfg.min_track_ratio * visible:
+                continue
         seen = np.maximum(scene.seen_count(keys), hits)
         ratio = hits / seen
         keep = ratio >= cfg.min_view_ratio

@@ -19,7 +19,7 @@ from ..types import Frame, Mask2D
 class GeometricSegmenter:
     def __init__(self, scale: float = 0.5, depth_jump: float = 0.04, concave_angle: float = 25.0,
                  color_edge: float = 0.0, min_area: float = 0.002, smooth: int = 2,
-                 max_masks: int = 64):
+                 max_masks: int = 64, crease_span: int = 2):
         self.scale = scale  # process at this fraction of the resolution (speed)
         self.depth_jump = depth_jump  # relative depth difference that cuts
         self.cos_concave = float(np.cos(np.radians(concave_angle)))
@@ -27,6 +27,7 @@ class GeometricSegmenter:
         self.min_area = min_area  # fraction of image area
         self.smooth = smooth
         self.max_masks = max_masks
+        self.crease_span = crease_span  # compare normals this many pixels either side of a cut
 
     def segment(self, frame: Frame) -> list[Mask2D]:
         h, w = frame.depth.shape
@@ -80,19 +81,29 @@ class GeometricSegmenter:
         return masks
 
     def _cuts(self, depth, P, N, valid, axis: int) -> np.ndarray:
-        """Cut between each pixel and its right (axis=1) / lower (axis=0) neighbour."""
-        sl_a = (slice(None), slice(None, -1)) if axis == 1 else (slice(None, -1), slice(None))
-        sl_b = (slice(None), slice(1, None)) if axis == 1 else (slice(1, None), slice(None))
-        da, db = depth[sl_a], depth[sl_b]
+        """Cut between each pixel and its right (axis=1) / lower (axis=0) neighbour.
+
+        Creases are judged from normals `crease_span` pixels away on either side: smoothing
+        spreads a real crease over a few pixels, so adjacent normals alone miss it."""
+        h, w = depth.shape
+        r = self.crease_span
+        n_len = (w if axis == 1 else h) - 1
+        idx = np.arange(n_len)
+        ia = np.clip(idx - r, 0, n_len)  # pixel before the cut, r further back
+        ib = np.clip(idx + 1 + r, 0, n_len)  # pixel after the cut, r further on
+        take = (lambda a, i: a[:, i]) if axis == 1 else (lambda a, i: a[i])
+        da, db = take(depth, idx), take(depth, idx + 1)
         jump = np.abs(da - db) > self.depth_jump * np.minimum(da, db)
-        na, nb = N[sl_a], N[sl_b]
-        pa, pb = P[sl_a], P[sl_b]
+        na, nb = take(N, ia), take(N, ib)
+        pa, pb = take(P, ia), take(P, ib)
+        va, vb = take(valid, ia), take(valid, ib)
         cosang = np.sum(na * nb, axis=-1)
         # convex if (n_a - n_b) . (p_a - p_b) > 0; concave creases cut, convex ones do not
         concave = np.sum((na - nb) * (pa - pb), axis=-1) < 0
-        crease = (cosang < self.cos_concave) & concave
+        crease = (cosang < self.cos_concave) & concave & va & vb
         cut = np.zeros(depth.shape, dtype=bool)
-        cut[sl_a] = jump | crease | ~valid[sl_b] | ~valid[sl_a]
+        sl_a = (slice(None), slice(None, -1)) if axis == 1 else (slice(None, -1), slice(None))
+        cut[sl_a] = jump | crease | ~take(valid, idx + 1) | ~take(valid, idx)
         return cut
 
 

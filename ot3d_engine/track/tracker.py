@@ -19,6 +19,7 @@ from scipy.optimize import linear_sum_assignment
 
 from ..config import TrackConfig
 from ..lift import voxels as vx
+from ..registry import register
 from ..types import Observation
 from .track import Track
 from .visibility import DepthView
@@ -26,6 +27,7 @@ from .visibility import DepthView
 COARSE_FACTOR = 2  # matching runs on voxels twice the output size: tolerant to depth noise
 
 
+@register("tracker", "visual_spatial")
 class Tracker:
     def __init__(self, config: TrackConfig, voxel_size: float = 0.03):
         self.cfg = config

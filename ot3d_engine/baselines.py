@@ -1,0 +1,74 @@
+"""Baseline (b): 3D-only clustering of the fused cloud, no 2D masks at all.
+
+Fuse every frame into the voxel map, peel off large planes with RANSAC (floor, walls, table
+tops become instances of their own), then DBSCAN the rest. This is what a mask-free
+geometric method gets; the tracker must beat it. (Baseline (a), greedy IoU merging without a
+tracker, is the "greedy_iou" tracker backend: see track/greedy.py.)
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import open3d as o3d
+
+from .config import PipelineConfig
+from .lift import voxels as vx
+from .lift.lifting import Lifter
+from .track.scene_map import SceneMap
+from .types import Instance, Scan, SceneResult
+
+
+def fuse_scan(scan: Scan, config: PipelineConfig) -> SceneMap:
+    lifter = Lifter(config.lift)
+    scene = SceneMap()
+    for i in range(len(scan)):
+        _, cloud = lifter.lift(scan.frame(i), [], None)
+        scene.add(cloud)
+    scene.compact()
+    return scene
+
+
+def cluster_baseline(scan: Scan, config: PipelineConfig | None = None, *, max_planes: int = 8,
+                     plane_fraction: float = 0.04, eps_voxels: float = 2.0, min_points: int = 50
+                     ) -> SceneResult:
+    config = config or PipelineConfig()
+    t0 = time.perf_counter()
+    scene = fuse_scan(scan, config)
+    pts = vx.centers(scene.keys, config.lift.voxel_size)
+    ids = np.zeros(len(pts), dtype=np.int32)
+    remaining = np.arange(len(pts))
+    next_id = 1
+    v = config.lift.voxel_size
+    for _ in range(max_planes):  # one RANSAC per plane; the points are vectorised inside open3d
+        if len(remaining) < min_points:
+            break
+        pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts[remaining].astype(np.float64)))
+        _, inl = pcd.segment_plane(distance_threshold=1.5 * v, ransac_n=3, num_iterations=200,
+                                   probability=0.9999)
+        if len(inl) < plane_fraction * len(pts):
+            break
+        ids[remaining[np.asarray(inl)]] = next_id
+        next_id += 1
+        remaining = np.delete(remaining, inl)
+    if len(remaining):
+        pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts[remaining].astype(np.float64)))
+        lab = np.asarray(pcd.cluster_dbscan(eps=eps_voxels * v, min_points=4))
+        ok = lab >= 0
+        ids[remaining[ok]] = lab[ok] + next_id
+    # relabel densely, drop small clusters
+    uniq, inv, counts = np.unique(ids, return_inverse=True, return_counts=True)
+    keep = (uniq > 0) & (counts >= min_points)
+    new = np.zeros(len(uniq), dtype=np.int32)
+    new[keep] = np.arange(1, keep.sum() + 1)
+    ids = new[inv]
+    colors = scene.colors()
+    instances = []
+    for k in range(1, int(ids.max(initial=0)) + 1):
+        sel = np.nonzero(ids == k)[0]
+        # bigger clusters first: the only confidence a purely geometric method has
+        instances.append(Instance(id=k, points=pts[sel], colors=colors[sel],
+                                  score=float(1 - np.exp(-len(sel) / 500)), observations=len(scan)))
+    return SceneResult(points=pts, colors=colors, instance_ids=ids, instances=instances,
+                       timings={"total": time.perf_counter() - t0}, meta={"method": "cluster_baseline"})

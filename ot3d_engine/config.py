@@ -36,7 +36,7 @@ class LiftConfig:
     depth_edge_threshold: float = 0.05  # relative depth jump that marks a depth edge
     outlier_filter: str = "dbscan"  # "dbscan" | "none": keep the main cluster
     cluster_eps_voxels: float = 2.5  # DBSCAN eps in voxel units
-    min_points: int = 30  # masks with fewer lifted voxels are dropped
+    min_points: int = 15  # masks with fewer lifted voxels are dropped
 
 
 @dataclass
@@ -59,9 +59,11 @@ class TrackConfig:
 class RefineConfig:
     min_view_ratio: float = 0.2  # drop voxels seen in fewer than this share of a track's views
     nms_overlap: float = 0.6  # containment above which the smaller duplicate is merged
-    min_points: int = 50  # instances with fewer output voxels are dropped
+    min_points: int = 30  # instances with fewer output voxels are dropped (~100 points at 2 cm)
     min_observations: int = 1
     min_track_ratio: float = 0.34  # observations / frames it was visible in: below = fragment
+    part_merge_feature: float | None = 0.9  # join adjacent instances this alike (None = off)
+    part_min_contact: int = 8  # voxels along the joint
     visibility_stride: int = 4  # depth subsampling kept per frame for the visibility test
 
 

@@ -19,6 +19,7 @@ from ..config import RefineConfig
 from ..lift import voxels as vx
 from ..track.scene_map import SceneMap
 from ..track.track import Track
+from .parts import merge_parts
 
 
 @dataclass
@@ -54,6 +55,8 @@ def refine_tracks(tracks: list[Track], scene: SceneMap, cfg: RefineConfig, views
         if keep.sum() >= cfg.min_points:
             cands.append(Candidate(t, keys[keep], ratio[keep]))
     cands = _merge_duplicates(cands, cfg.nms_overlap)
+    if cfg.part_merge_feature is not None and len(cands) > 1:
+        cands = _join_parts(cands, cfg)
     owner = _exclusive_owner(cands, scene.keys)
     sizes = np.bincount(owner, minlength=len(cands) + 1)
     kept, remap = [], np.zeros(len(cands) + 1, dtype=np.int32)
@@ -81,14 +84,34 @@ def _merge_duplicates(cands: list[Candidate], threshold: float) -> list[Candidat
             ca, cb = cands[a], cands[b]
             inter = vx.count_in(ca.keys, cb.keys)
             if inter / len(cb.keys) >= threshold:
-                keys = np.union1d(ca.keys, cb.keys)
-                ra = np.zeros(len(keys)); ra[np.searchsorted(keys, ca.keys)] = ca.ratio
-                rb = np.zeros(len(keys)); rb[np.searchsorted(keys, cb.keys)] = cb.ratio
-                ca.track.absorb(cb.track, len(ca.track.views) or 5)
-                cands[a] = Candidate(ca.track, keys, np.maximum(ra, rb))
+                cands[a] = _union(ca, cb)
                 alive[b] = False
                 break
     return [c for c, ok in zip(cands, alive) if ok]
+
+
+def _join_parts(cands: list[Candidate], cfg: RefineConfig) -> list[Candidate]:
+    feats = np.stack([c.track.feature for c in cands]).astype(np.float64)
+    groups = merge_parts([c.keys for c in cands], feats, cfg.part_merge_feature, cfg.part_min_contact)
+    out = []
+    for g in np.unique(groups):
+        members = [cands[k] for k in np.nonzero(groups == g)[0]]
+        head = max(members, key=lambda c: len(c.keys))
+        for other in members:
+            if other is not head:
+                head = _union(head, other)
+        out.append(head)
+    return out
+
+
+def _union(a: Candidate, b: Candidate) -> Candidate:
+    keys = np.union1d(a.keys, b.keys)
+    ratio = np.zeros(len(keys))
+    ratio[np.searchsorted(keys, a.keys)] = a.ratio
+    rb = np.zeros(len(keys))
+    rb[np.searchsorted(keys, b.keys)] = b.ratio
+    a.track.absorb(b.track, max(len(a.track.views), 5))
+    return Candidate(a.track, keys, np.maximum(ratio, rb))
 
 
 def _exclusive_owner(cands: list[Candidate], map_keys: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from ..types import Frame, Mask2D
 
 @register("segmenter", "oracle")
 class OracleSegmenter:
-    def __init__(self, min_area: int = 200):
+    def __init__(self, min_area: int = 50):
         self.min_area = min_area
 
     def segment(self, frame: Frame) -> list[Mask2D]:

@@ -33,18 +33,25 @@ REPO = Path(__file__).resolve().parents[1]
 MOSD = (REPO / ".." / "shared" / "data" / "mosd").resolve()
 
 
+OVERRIDES: dict[str, dict] = {}  # section -> {option: value}, from --set
+
+
+def make_config(segmenter: str = "geometric", tracker: str = "visual_spatial") -> PipelineConfig:
+    cfg = PipelineConfig.from_dict({k: dict(v) for k, v in OVERRIDES.items() if k != "segmenter"})
+    opts = OVERRIDES.get("segmenter", {}) if segmenter == "geometric" else {}
+    cfg.segmenter = BackendConfig(segmenter, dict(opts))
+    cfg.track.method = tracker
+    return cfg
+
+
 def pipeline(segmenter: str, tracker: str):
-    def run(scan):
-        cfg = PipelineConfig(segmenter=BackendConfig(segmenter))
-        cfg.track.method = tracker
-        return run_pipeline(scan, cfg)
-    return run
+    return lambda scan: run_pipeline(scan, make_config(segmenter, tracker))
 
 
 METHODS = {
     "tracker": pipeline("geometric", "visual_spatial"),
     "no_tracker": pipeline("geometric", "greedy_iou"),
-    "cluster3d": lambda scan: cluster_baseline(scan),
+    "cluster3d": lambda scan: cluster_baseline(scan, make_config()),
     "oracle_tracker": pipeline("oracle", "visual_spatial"),
     "oracle_greedy": pipeline("oracle", "greedy_iou"),
 }
@@ -107,7 +114,15 @@ def main(argv=None) -> int:
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--no-mosd", action="store_true")
     ap.add_argument("--json")
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.OPTION=VALUE",
+                    help="config override for every method, e.g. refine.part_merge_feature=0.8")
+    ap.add_argument("--mosd-voxel", type=float, default=0.01,
+                    help="voxel size for the tabletop mOSD frames (objects of a few cm)")
     args = ap.parse_args(argv)
+    for item in args.set:
+        key, value = item.split("=", 1)
+        section, option = key.split(".", 1)
+        OVERRIDES.setdefault(section, {})[option] = json.loads(value) if value not in ("None", "none") else None
     methods = args.methods.split(",")
     cache = Path(args.cache)
     out = {"machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "python": sys.version.split()[0],
@@ -116,8 +131,10 @@ def main(argv=None) -> int:
     print_table(f"synthetic suite: {args.scenes} scenes x {args.frames} frames, class-agnostic", out["synthetic"])
     if not args.no_mosd and MOSD.is_dir():
         mosd_methods = [m for m in methods if not m.startswith("oracle")]
+        OVERRIDES.setdefault("lift", {})["voxel_size"] = args.mosd_voxel
         out["mosd"] = run_suite("mosd", mosd_scans(), mosd_methods)
-        print_table("mOSD (real Kinect tabletop frames, single view), class-agnostic, objects only", out["mosd"])
+        print_table(f"mOSD (real Kinect tabletop frames, single view, voxel {args.mosd_voxel} m), "
+                    "class-agnostic, objects only", out["mosd"])
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
     return 0

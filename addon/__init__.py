@@ -1,0 +1,55 @@
+"""OpenTrack3D for Blender: open-vocabulary 3D instance segmentation of RGB-D scans.
+
+Blender's process never imports the engine's heavy dependencies: the engine runs as a
+subprocess (see runner.py / engine_job.py and ot3d_engine/protocol.py). This package
+needs only bpy and numpy; bpy is imported by register() and the UI modules only, so the
+process side (runner, engine_job) also works, and is tested, outside Blender.
+"""
+
+from __future__ import annotations
+
+
+def _modules():
+    from . import (correct_ops, export, import_ops, job_operator, panels, preferences, properties, query_ops,
+                   segment_ops)
+
+    return (properties, preferences, job_operator, segment_ops, import_ops, correct_ops, export, query_ops, panels)
+
+
+def _menu_import(self, context):
+    self.layout.operator("ot3d.import_scan", text="RGB-D Scan (OpenTrack3D)")
+    self.layout.operator("ot3d.import_result", text="OpenTrack3D Segmentation")
+
+
+def _menu_export(self, context):
+    self.layout.operator("ot3d.export", text="OpenTrack3D Segmentation (ScanNet, PLY)")
+
+
+def register():
+    import bpy
+
+    modules = _modules()
+    for module in modules:
+        for cls in module.classes:
+            bpy.utils.register_class(cls)
+    modules[0].register()  # scene.ot3d, once its classes exist
+    bpy.types.TOPBAR_MT_file_import.append(_menu_import)
+    bpy.types.TOPBAR_MT_file_export.append(_menu_export)
+
+
+def unregister():
+    import bpy
+
+    from . import engine_job, engine_link
+
+    for job in list(engine_job.ACTIVE.values()):
+        job.cancel()
+        job.wait(timeout=10)
+    bpy.types.TOPBAR_MT_file_export.remove(_menu_export)
+    bpy.types.TOPBAR_MT_file_import.remove(_menu_import)
+    modules = _modules()
+    modules[0].unregister()
+    for module in reversed(modules):
+        for cls in reversed(module.classes):
+            bpy.utils.unregister_class(cls)
+    engine_link.forget_modules()

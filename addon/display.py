@@ -1,0 +1,103 @@
+"""How point clouds look: vertex-only meshes shown and rendered as points.
+
+Clouds are meshes without faces (fast to fill with foreach_set, editable, selectable);
+a shared Geometry Nodes group turns their vertices into real points for the viewport
+and Cycles, and a material colours them either by the object's colour (instances)
+or by the scan's colour attribute (full scene, imported scans).
+"""
+
+from __future__ import annotations
+
+import bpy
+
+POINTS_GROUP = "OT3D Points"
+MODIFIER = "OT3D Points"
+INSTANCE_MATERIAL = "OT3D Instance Colour"
+SCAN_MATERIAL = "OT3D Scan Colour"
+COLOR_ATTR = "Col"
+
+
+def _material(name: str, colour_node) -> bpy.types.Material:
+    mat = bpy.data.materials.get(name)
+    if mat is not None:
+        return mat
+    mat = bpy.data.materials.new(name)
+    if mat.node_tree is None:  # Blender < 5 creates materials without nodes
+        mat.use_nodes = True
+    nodes, links = mat.node_tree.nodes, mat.node_tree.links
+    bsdf = next(n for n in nodes if n.bl_idname == "ShaderNodeBsdfPrincipled")
+    src, socket = colour_node(nodes)
+    links.new(src.outputs[socket], bsdf.inputs["Base Color"])
+    # a little emission keeps colours readable however the scene is lit
+    if "Emission Color" in bsdf.inputs:
+        links.new(src.outputs[socket], bsdf.inputs["Emission Color"])
+        bsdf.inputs["Emission Strength"].default_value = 0.5
+    return mat
+
+
+def instance_material() -> bpy.types.Material:
+    def node(nodes):
+        return nodes.new("ShaderNodeObjectInfo"), "Color"
+
+    mat = _material(INSTANCE_MATERIAL, node)
+    return mat
+
+
+def scan_material() -> bpy.types.Material:
+    def node(nodes):
+        attr = nodes.new("ShaderNodeAttribute")
+        attr.attribute_type = "GEOMETRY"
+        attr.attribute_name = COLOR_ATTR
+        return attr, "Color"
+
+    mat = _material(SCAN_MATERIAL, node)
+    return mat
+
+
+def points_group() -> bpy.types.NodeTree:
+    ng = bpy.data.node_groups.get(POINTS_GROUP)
+    if ng is not None:
+        return ng
+    ng = bpy.data.node_groups.new(POINTS_GROUP, "GeometryNodeTree")
+    iface = ng.interface
+    iface.new_socket(name="Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
+    radius = iface.new_socket(name="Radius", in_out="INPUT", socket_type="NodeSocketFloat")
+    radius.default_value = 0.01
+    radius.min_value = 0.0
+    iface.new_socket(name="Material", in_out="INPUT", socket_type="NodeSocketMaterial")
+    iface.new_socket(name="Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
+    nodes, links = ng.nodes, ng.links
+    gin, gout = nodes.new("NodeGroupInput"), nodes.new("NodeGroupOutput")
+    to_points = nodes.new("GeometryNodeMeshToPoints")
+    set_mat = nodes.new("GeometryNodeSetMaterial")
+    gin.location, to_points.location, set_mat.location, gout.location = (-400, 0), (-150, 0), (100, 0), (350, 0)
+    links.new(gin.outputs["Geometry"], to_points.inputs["Mesh"])
+    links.new(gin.outputs["Radius"], to_points.inputs["Radius"])
+    links.new(to_points.outputs["Points"], set_mat.inputs["Geometry"])
+    links.new(gin.outputs["Material"], set_mat.inputs["Material"])
+    links.new(set_mat.outputs["Geometry"], gout.inputs["Geometry"])
+    return ng
+
+
+def show_as_points(obj: bpy.types.Object, material: bpy.types.Material, radius: float) -> None:
+    group = points_group()
+    mod = obj.modifiers.get(MODIFIER) or obj.modifiers.new(MODIFIER, "NODES")
+    mod.node_group = group
+    mod.show_in_editmode = False  # edit the raw vertices (selection for corrections)
+    by_name = {item.name: item.identifier for item in group.interface.items_tree
+               if getattr(item, "in_out", None) == "INPUT"}
+    mod[by_name["Radius"]] = float(radius)
+    mod[by_name["Material"]] = material
+    if not obj.data.materials:
+        obj.data.materials.append(material)
+
+
+def set_radius(objects, radius: float) -> None:
+    group = points_group()
+    key = next(item.identifier for item in group.interface.items_tree
+               if getattr(item, "in_out", None) == "INPUT" and item.name == "Radius")
+    for obj in objects:
+        mod = obj.modifiers.get(MODIFIER)
+        if mod is not None:
+            mod[key] = float(radius)
+            obj.update_tag()

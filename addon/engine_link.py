@@ -1,0 +1,62 @@
+"""Where the engine's source is, and private access to its pure-Python modules.
+
+The extension zip bundles the engine source under `engine/ot3d_engine` (see
+scripts/build_extension.py); run from a checkout, the add-on finds it beside `addon/`.
+The add-on itself uses a few stdlib/numpy-only engine modules (the protocol, PLY and
+scene-folder I/O, the palette) so that each format is defined once. They are loaded
+under a private package name, without running any package `__init__`, so nothing heavy
+(open3d, torch) is ever imported into Blender and an `ot3d_engine` installed in
+Blender's Python cannot shadow them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import types
+from pathlib import Path
+
+ENGINE_PACKAGE = "ot3d_engine"
+_HERE = Path(__file__).resolve().parent
+_PRIVATE = f"{__package__}._engine"
+
+
+def bundled_engine_roots() -> list[Path]:
+    """Folders that may hold `ot3d_engine/` (the zip's copy first, then a checkout)."""
+    return [_HERE / "engine", _HERE.parent]
+
+
+def engine_root(override: str | os.PathLike | None = None) -> Path:
+    """The folder to put on the worker's PYTHONPATH (it contains `ot3d_engine/`)."""
+    candidates = ([Path(override).expanduser()] if override else []) + bundled_engine_roots()
+    for root in candidates:
+        if (root / ENGINE_PACKAGE / "protocol.py").is_file():
+            return root
+    raise FileNotFoundError(
+        f"engine source not found (looked for {ENGINE_PACKAGE}/protocol.py in "
+        f"{', '.join(str(c) for c in candidates)}); reinstall the extension")
+
+
+def _ensure_package(name: str, path: Path) -> None:
+    if name not in sys.modules:
+        pkg = types.ModuleType(name)
+        pkg.__path__ = [str(path)]
+        pkg.__package__ = name
+        sys.modules[name] = pkg
+
+
+def engine_module(dotted: str):
+    """e.g. engine_module("io.ply") -> the engine's ot3d_engine/io/ply.py, loaded privately."""
+    root = engine_root() / ENGINE_PACKAGE
+    _ensure_package(_PRIVATE, root)
+    parts = dotted.split(".")
+    for i in range(1, len(parts)):
+        _ensure_package(".".join([_PRIVATE, *parts[:i]]), root.joinpath(*parts[:i]))
+    return importlib.import_module(f"{_PRIVATE}.{dotted}")
+
+
+def forget_modules() -> None:
+    """Drop the private copies (on unregister, so a reinstall loads fresh source)."""
+    for name in [n for n in sys.modules if n == _PRIVATE or n.startswith(_PRIVATE + ".")]:
+        del sys.modules[name]

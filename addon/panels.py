@@ -1,0 +1,107 @@
+"""The sidebar (N panel) tab "OpenTrack3D": scan and options, instances and corrections, query."""
+
+from __future__ import annotations
+
+import bpy
+
+from . import segmentation as seg
+
+
+class _Sidebar:
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "OpenTrack3D"
+
+
+class OT3D_PT_segment(_Sidebar, bpy.types.Panel):
+    bl_label = "Scan & Segment"
+
+    def draw(self, context):
+        s = context.scene.ot3d
+        layout = self.layout
+        col = layout.column(align=True)
+        col.prop(s, "scan_path")
+        col.prop(s, "layout")
+        row = col.row(align=True)
+        row.operator("ot3d.import_scan", icon="IMPORT").directory = s.scan_path
+        row.prop(s, "import_frustums", text="", icon="CAMERA_DATA")
+        col.operator("ot3d.import_mesh", icon="MESH_DATA")
+        col.prop(s, "mesh_path")
+
+        box = layout.box()
+        box.label(text="Options")
+        box.prop(s, "vocabulary")
+        box.prop(s, "segmenter")
+        box.prop(s, "features")
+        box.prop(s, "classifier")
+        row = box.row(align=True)
+        row.prop(s, "frame_stride")
+        row.prop(s, "max_frames")
+        box.prop(s, "superpoints")
+
+        if s.running:
+            layout.progress(factor=s.progress, type="BAR", text=s.status or "running")
+            layout.operator("ot3d.cancel_job", icon="CANCEL")
+        else:
+            layout.operator("ot3d.segment", icon="PLAY")
+            if s.status:
+                layout.label(text=s.status)
+        if s.last_error:
+            err = layout.box()
+            err.alert = True
+            for line in s.last_error.splitlines()[:6]:
+                err.label(text=line[:120])
+
+
+class OT3D_PT_instances(_Sidebar, bpy.types.Panel):
+    bl_label = "Instances"
+
+    def draw(self, context):
+        s = context.scene.ot3d
+        layout = self.layout
+        instances = seg.instance_objects(context.scene)
+        layout.label(text=f"{len(instances)} instances" if seg.scene_object(context.scene) else "No segmentation")
+        layout.prop(s, "point_radius")
+        obj = context.active_object
+        if obj is not None and obj.get(seg.ROLE) == "instance":
+            box = layout.box()
+            box.label(text=f"{obj.get('label')} #{obj.get('instance_id')}", icon="OBJECT_DATA")
+            box.label(text=f"score {obj.get('score', 0):.2f}   {obj.get('point_count', 0)} points")
+        col = layout.column(align=True)
+        row = col.row(align=True)
+        row.prop(s, "new_label", text="")
+        row.operator("ot3d.relabel")
+        col.operator("ot3d.merge", icon="AUTOMERGE_ON")
+        col.operator("ot3d.split", icon="MOD_EXPLODE")
+        row = col.row(align=True)
+        row.prop(s, "move_target", text="To")
+        row.operator("ot3d.move_points")
+        col.operator("ot3d.delete", icon="TRASH")
+        row = layout.row(align=True)
+        row.operator("ot3d.export", icon="EXPORT")
+        row.operator("ot3d.import_result", icon="IMPORT")
+
+
+class OT3D_PT_query(_Sidebar, bpy.types.Panel):
+    bl_label = "Query"
+
+    def draw(self, context):
+        s = context.scene.ot3d
+        layout = self.layout
+        row = layout.row(align=True)
+        row.prop(s, "query_text", text="")
+        row.operator("ot3d.query", icon="VIEWZOOM")
+        row = layout.row(align=True)
+        row.prop(s, "query_top_k")
+        row.prop(s, "query_verify", text="", icon="HIDE_OFF")
+        row.prop(s, "query_small_model", text="", icon="LIGHT_SIZE")
+        layout.template_list("OT3D_UL_matches", "", s, "query_matches", s, "query_index", rows=3)
+        if 0 <= s.query_index < len(s.query_matches):
+            item = s.query_matches[s.query_index]
+            if item.reason:
+                box = layout.box()
+                for i in range(0, min(len(item.reason), 360), 60):
+                    box.label(text=item.reason[i:i + 60])
+
+
+classes = (OT3D_PT_segment, OT3D_PT_instances, OT3D_PT_query)

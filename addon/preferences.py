@@ -1,0 +1,171 @@
+"""Add-on preferences: which Python runs the engine, where jobs go, and a button that
+creates a ready engine environment (venv + pip) in the extension's user folder."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import bpy
+from bpy.props import BoolProperty, StringProperty
+
+from . import setup_env
+
+ENV_PYTHON = "OT3D_ENGINE_PYTHON"  # overrides for headless use and CI
+
+
+def _package() -> str:
+    return __package__
+
+
+def get_prefs(context=None):
+    context = context or bpy.context
+    addon = context.preferences.addons.get(_package())
+    return None if addon is None else addon.preferences
+
+
+def user_dir() -> Path:
+    """A user-writable folder that survives extension upgrades."""
+    try:
+        return Path(bpy.utils.extension_path_user(_package(), path="", create=True))
+    except (ValueError, RuntimeError, TypeError):  # loaded as a legacy add-on (e.g. from a checkout)
+        return Path(bpy.utils.user_resource("DATAFILES", path="opentrack3d", create=True))
+
+
+def default_env_dir() -> Path:
+    return user_dir() / "engine-venv"
+
+
+def engine_python(context=None) -> str:
+    """The interpreter that runs the engine: preferences, then $OT3D_ENGINE_PYTHON, then our venv."""
+    prefs = get_prefs(context)
+    if prefs is not None and prefs.engine_python.strip():
+        return bpy.path.abspath(prefs.engine_python.strip())
+    if os.environ.get(ENV_PYTHON):
+        return os.environ[ENV_PYTHON]
+    venv_python = setup_env.venv_python(default_env_dir())
+    if venv_python.is_file():
+        return str(venv_python)
+    raise FileNotFoundError("No engine Python: set one in the OpenTrack3D preferences "
+                            "or press 'Create Engine Environment' there")
+
+
+def engine_source(context=None) -> str | None:
+    prefs = get_prefs(context)
+    if prefs is not None and prefs.engine_source.strip():
+        return bpy.path.abspath(prefs.engine_source.strip())
+    return None
+
+
+def jobs_root(context=None) -> Path:
+    prefs = get_prefs(context)
+    if prefs is not None and prefs.jobs_folder.strip():
+        root = Path(bpy.path.abspath(prefs.jobs_folder.strip()))
+    else:
+        root = user_dir() / "jobs"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+class OT3D_AddonPreferences(bpy.types.AddonPreferences):
+    bl_idname = __package__
+
+    engine_python: StringProperty(
+        name="Engine Python", subtype="FILE_PATH",
+        description="Python interpreter with the engine's dependencies (numpy, scipy, open3d, torch, "
+                    "transformers). Empty = the environment created below")
+    engine_source: StringProperty(
+        name="Engine source", subtype="DIR_PATH",
+        description="Folder containing ot3d_engine/ to run instead of the copy bundled with the extension")
+    jobs_folder: StringProperty(name="Jobs folder", subtype="DIR_PATH",
+                                description="Where engine jobs write their results. Empty = extension user folder")
+    torch_index_url: StringProperty(
+        name="Torch index URL", default="",
+        description="Optional pip --index-url for torch (e.g. a CPU-only wheel index)")
+    env_status: StringProperty(default="")
+
+    def draw(self, context):
+        layout = self.layout
+        layout.prop(self, "engine_python")
+        layout.prop(self, "engine_source")
+        layout.prop(self, "jobs_folder")
+        box = layout.box()
+        box.label(text=f"Environment folder: {default_env_dir()}")
+        box.prop(self, "torch_index_url")
+        row = box.row()
+        row.operator("ot3d.create_engine_env", icon="CONSOLE")
+        if self.env_status:
+            for line in self.env_status.splitlines()[-3:]:
+                box.label(text=line)
+
+
+class OT3D_OT_create_engine_env(bpy.types.Operator):
+    """Create a Python virtual environment with the engine's dependencies (python -m venv + pip)"""
+
+    bl_idname = "ot3d.create_engine_env"
+    bl_label = "Create Engine Environment"
+
+    base_python: StringProperty(name="Base Python", default="",
+                                description="Interpreter to create the venv with (default: Blender's)")
+    directory: StringProperty(name="Folder", default="", subtype="DIR_PATH")
+    install_packages: BoolProperty(name="Install packages", default=True)
+
+    def _args(self, context):
+        prefs = get_prefs(context)
+        base = self.base_python or setup_env.base_interpreter()
+        target = Path(self.directory) if self.directory else default_env_dir()
+        index = prefs.torch_index_url if prefs is not None else ""
+        return base, target, index
+
+    def execute(self, context):
+        base, target, index = self._args(context)
+        lines = []
+        if bpy.app.background:
+            try:
+                python = setup_env.create_env(base, target, install=self.install_packages,
+                                              torch_index_url=index, log=lines.append)
+            except setup_env.EnvError as exc:
+                self.report({"ERROR"}, str(exc))
+                return {"CANCELLED"}
+            _store(context, python, "\n".join(lines[-3:]))
+            self.report({"INFO"}, f"Engine environment ready: {python}")
+            return {"FINISHED"}
+        state = {"lines": lines, "python": None, "error": None}
+
+        def work():
+            try:
+                state["python"] = setup_env.create_env(base, target, install=self.install_packages,
+                                                       torch_index_url=index, log=lines.append)
+            except setup_env.EnvError as exc:
+                state["error"] = str(exc)
+
+        thread = threading.Thread(target=work, daemon=True)
+        thread.start()
+
+        def tick():
+            prefs = get_prefs()
+            if prefs is not None:
+                prefs.env_status = "\n".join(lines[-3:])
+            if thread.is_alive():
+                return 0.5
+            if state["error"]:
+                if prefs is not None:
+                    prefs.env_status = state["error"]
+            elif state["python"]:
+                _store(bpy.context, state["python"], "Ready: " + str(state["python"]))
+            return None
+
+        bpy.app.timers.register(tick, first_interval=0.5)
+        self.report({"INFO"}, f"Creating the engine environment in {target} (this takes minutes)")
+        return {"FINISHED"}
+
+
+def _store(context, python: Path, status: str) -> None:
+    prefs = get_prefs(context)
+    if prefs is not None:
+        prefs.engine_python = str(python)
+        prefs.env_status = status
+
+
+classes = (OT3D_AddonPreferences, OT3D_OT_create_engine_env)

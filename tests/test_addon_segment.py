@@ -1,0 +1,293 @@
+"""The extension in the real bpy 5.0.1 module: installed from its built zip, segmenting a
+synthetic scan through the real engine subprocess, and surviving cancel, crash and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from addon_env import (EXT_MODULE, attr, bpy, built_zip, ext_scene, fresh_scene,  # noqa: F401
+                       installed_extension, load_engine_scene, positions, scene_state, segmented,
+                       segmented_scene_dir, synth_scan)
+
+from ot3d_engine.io.loader import LAYOUTS as ENGINE_LAYOUTS
+from ot3d_engine.output.palette import instance_colors
+
+
+def test_built_zip_validates_installs_and_enables():
+    zip_path = built_zip()  # the build runs the bundled validator on the folder and on the zip
+    names = zipfile.ZipFile(zip_path).namelist()
+    assert "blender_manifest.toml" in names and "__init__.py" in names
+    assert "engine/ot3d_engine/protocol.py" in names and "engine/ot3d_engine/worker.py" in names
+    assert "engine/pyproject.toml" in names
+    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+    ext = installed_extension()
+    assert Path(ext.__file__).parent.parent.name == "user_default"
+    assert EXT_MODULE in bpy.context.preferences.addons
+    for op in ("segment", "import_scan", "import_mesh", "import_result", "export", "relabel", "merge", "split",
+               "delete", "move_points", "query", "cancel_job"):
+        assert hasattr(bpy.ops.ot3d, op), op
+    # the installed add-on runs the engine copy it carries, not the checkout
+    assert ext.engine_link.engine_root() == Path(ext.__file__).parent / "engine"
+
+
+def test_layout_choices_match_the_engine(ext_scene):
+    ext, scene = ext_scene
+    items = [i.identifier for i in scene.ot3d.bl_rna.properties["layout"].enum_items]
+    assert items == ["AUTO", *[lay.name for lay in ENGINE_LAYOUTS]]
+
+
+def test_segment_materializes_the_engines_output(ext_scene):
+    scene_dir = segmented_scene_dir()  # ran bpy.ops.ot3d.segment() on the synthetic scan
+    ext, scene = fresh_scene()
+    engine = load_engine_scene(scene_dir)
+    doc = json.loads((scene_dir / "instances.json").read_text())
+    assert doc["scan"] == str(synth_scan()) and len(engine.instances) >= 3
+
+    assert bpy.ops.ot3d.import_result(filepath=str(scene_dir)) == {"FINISHED"}
+    full = scene.ot3d.scene_object
+    assert full is not None and full["source"] == str(scene_dir)
+    np.testing.assert_array_equal(attr(full, "instance_id"), engine.instance_ids)
+    np.testing.assert_allclose(positions(full), engine.points, atol=1e-6)
+    col = np.empty(len(full.data.vertices) * 4, np.float32)
+    full.data.color_attributes["Col"].data.foreach_get("color", col)
+    srgb = ext.segmentation.linear_to_srgb_u8(col.reshape(-1, 4)[:, :3])
+    assert np.abs(srgb.astype(int) - engine.colors.astype(int)).max() <= 1
+
+    coll = bpy.data.collections["Instances"]
+    objs = {int(o["instance_id"]): o for o in coll.objects}
+    assert sorted(objs) == [i.id for i in engine.instances]
+    for inst, rec in zip(engine.instances, doc["instances"]):
+        obj = objs[inst.id]
+        assert obj.name == f"{inst.label}.{inst.id}"
+        assert obj["label"] == inst.label and obj["point_count"] == rec["point_count"] == len(inst.points)
+        assert obj["score"] == pytest.approx(rec["score"])
+        sel = np.flatnonzero(engine.instance_ids == inst.id)
+        np.testing.assert_array_equal(attr(obj, "point_index"), sel)
+        np.testing.assert_allclose(positions(obj), engine.points[sel], atol=1e-6)
+        want = instance_colors(np.array([inst.id]))[0]
+        got = ext.segmentation.linear_to_srgb_u8(np.array(obj.color[:3]))
+        assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+        assert obj.modifiers["OT3D Points"].node_group.name == "OT3D Points"
+
+
+def test_segment_operator_runs_the_engine_with_the_panel_options(ext_scene):
+    ext, scene = ext_scene
+    s = scene.ot3d
+    s.scan_path = str(synth_scan())
+    s.frame_stride, s.max_frames, s.vocabulary = 3, 5, "chair, table ; lamp"
+    seen = []
+    ext.engine_job.PROGRESS_LISTENERS.append(lambda job, *a: seen.append((job, *a)))
+    try:
+        assert bpy.ops.ot3d.segment() == {"FINISHED"}
+    finally:
+        ext.engine_job.PROGRESS_LISTENERS.clear()
+    job = seen[-1][0]
+    assert job.params["vocabulary"] == ["chair", "table", "lamp"]
+    assert job.params["stride"] == 3 and job.params["max_frames"] == 5
+    assert any(stage == "track" and msg.startswith("frame 5/5") for _, stage, _, msg in seen)
+    doc = json.loads((Path(s.scene_object["source"]) / "instances.json").read_text())
+    assert doc["meta"]["frames"] == 5 and doc["config"]["vocabulary"] == ["chair", "table", "lamp"]
+    assert s.status.startswith("Segmented") and not s.running and s.last_error == ""
+    assert job.engine.returncode == 0
+
+
+def test_cancel_mid_run_stops_the_engine_and_changes_nothing(ext_scene):
+    ext, scene = ext_scene
+    scene.ot3d.scan_path = str(synth_scan())
+    before = scene_state(scene)
+    jobs = []
+
+    def cancel_on_first_frame(job, stage, fraction, message):
+        if stage == "track" and not jobs:
+            jobs.append((job, fraction))
+            job.cancel()
+
+    ext.engine_job.PROGRESS_LISTENERS.append(cancel_on_first_frame)
+    try:
+        assert bpy.ops.ot3d.segment() == {"CANCELLED"}
+    finally:
+        ext.engine_job.PROGRESS_LISTENERS.clear()
+    job, fraction = jobs[0]
+    assert fraction < 0.5  # cancelled early in the run, not after it finished
+    assert job.outcome.status == "cancelled" and job.outcome.kind == "Cancelled"
+    assert job.engine.returncode is not None
+    with pytest.raises(ChildProcessError):
+        os.waitpid(job.engine.pid, os.WNOHANG)  # reaped: no zombie
+    with pytest.raises(ProcessLookupError):
+        os.kill(job.engine.pid, 0)
+    assert not (job.job_dir / "scene" / "instances.json").exists()
+    assert scene_state(scene) == before and scene.ot3d.scene_object is None
+    assert scene.ot3d.status == "Cancelled" and not scene.ot3d.running
+    assert not ext.engine_job.ACTIVE
+
+
+def _crashing_python(tmp_path: Path) -> Path:
+    """An 'engine Python' that runs a real interpreter which dies (SIGABRT) mid-job."""
+    code = textwrap.dedent("""
+        import json, os, sys
+        print(json.dumps({"type": "hello", "protocol": 1, "engine_version": "0", "pid": os.getpid(),
+                          "jobs": ["segment"]}), flush=True)
+        start = json.loads(sys.stdin.readline())
+        print(json.dumps({"type": "progress", "job_id": start["job_id"], "stage": "lift",
+                          "fraction": 0.3, "message": "frame 3"}), flush=True)
+        sys.stderr.write("Segmentation fault in libfake.so while lifting frame 3\\n")
+        sys.stderr.flush()
+        os.abort()
+    """)
+    script = tmp_path / "crash.py"
+    script.write_text(code)
+    shim = tmp_path / "python-that-crashes"
+    shim.write_text(f"#!/bin/sh\nexec {sys.executable} {script}\n")
+    shim.chmod(shim.stat().st_mode | stat.S_IEXEC)
+    return shim
+
+
+def test_engine_crash_is_reported_with_its_error_text_and_changes_nothing(segmented, tmp_path):
+    ext, scene, _ = segmented
+    prefs = bpy.context.preferences.addons[EXT_MODULE].preferences
+    prefs.engine_python = str(_crashing_python(tmp_path))
+    scene.ot3d.scan_path = str(synth_scan())
+    before = scene_state(scene)
+    ids_before = attr(scene.ot3d.scene_object, "instance_id").copy()
+    try:
+        with pytest.raises(RuntimeError) as err:
+            bpy.ops.ot3d.segment()
+    finally:
+        prefs.engine_python = ""
+    text = str(err.value)
+    assert "The engine was killed by signal 6 during 'lift'" in text
+    assert "Segmentation fault in libfake.so while lifting frame 3" in text
+    assert scene_state(scene) == before
+    np.testing.assert_array_equal(attr(scene.ot3d.scene_object, "instance_id"), ids_before)
+    assert "killed by signal 6" in scene.ot3d.last_error and not scene.ot3d.running
+
+
+def test_bad_scan_folder_gives_a_clear_report(ext_scene, tmp_path):
+    ext, scene = ext_scene
+    bad = tmp_path / "not-a-scan"
+    bad.mkdir()
+    (bad / "notes.txt").write_text("no frames here")
+    scene.ot3d.scan_path = str(bad)
+    before = scene_state(scene)
+    with pytest.raises(RuntimeError, match=r"not-a-scan: unknown scan layout; looked for: scannet"):
+        bpy.ops.ot3d.segment()
+    assert scene_state(scene) == before
+    scene.ot3d.scan_path = str(tmp_path / "missing")
+    with pytest.raises(RuntimeError, match=r"missing: scan not found"):
+        bpy.ops.ot3d.segment()
+    scene.ot3d.scan_path = ""
+    with pytest.raises(RuntimeError, match="Choose a scan folder first"):
+        bpy.ops.ot3d.segment()
+    assert scene_state(scene) == before
+
+
+def test_engine_without_its_dependencies_is_reported(ext_scene, tmp_path):
+    """The preferences' venv button (without pip install): a bare venv cannot run the engine,
+    and the user is told exactly why."""
+    ext, scene = ext_scene
+    env_dir = tmp_path / "bare-venv"
+    assert bpy.ops.ot3d.create_engine_env(directory=str(env_dir), install_packages=False) == {"FINISHED"}
+    prefs = bpy.context.preferences.addons[EXT_MODULE].preferences
+    venv_python = env_dir / "bin" / "python"
+    assert Path(prefs.engine_python) == venv_python and venv_python.is_file()
+    scene.ot3d.scan_path = str(synth_scan())
+    try:
+        with pytest.raises(RuntimeError, match="No module named 'numpy'"):
+            bpy.ops.ot3d.segment()
+    finally:
+        prefs.engine_python = ""
+    reqs = ext.setup_env.requirements()
+    assert any(r.startswith("numpy") for r in reqs) and any(r.startswith("open3d") for r in reqs)
+
+
+class _Event:
+    def __init__(self, type_, value="NOTHING"):
+        self.type, self.value = type_, value
+
+
+def _modal_probe(ext):
+    """The interactive (modal + timer) path of the Segment operator, driven by hand: the bpy
+    module has no event loop, so the test plays the window manager's timer and Esc events."""
+
+    class Probe(ext.segment_ops.OT3D_OT_segment.__mro__[1]):  # the EngineJobOperator mix-in
+        job_name = "segment"
+        job_params = ext.segment_ops.OT3D_OT_segment.job_params
+        apply_result = ext.segment_ops.OT3D_OT_segment.apply_result
+
+        def __init__(self):
+            self.reports = []
+
+        def report(self, kind, message):
+            self.reports.append((set(kind), message))
+
+    return Probe()
+
+
+def _drive(probe, context, esc_at=None, limit_s=120.0):
+    import time
+
+    end = time.monotonic() + limit_s
+    fractions, statuses = [], []
+    while time.monotonic() < end:
+        if esc_at is not None and fractions and fractions[-1] >= esc_at:
+            result = probe.modal(context, _Event("ESC", "PRESS"))
+            esc_at = None
+        else:
+            result = probe.modal(context, _Event("TIMER"))
+        fractions.append(context.scene.ot3d.progress)
+        statuses.append(context.scene.ot3d.status)
+        if result != {"RUNNING_MODAL"}:
+            return result, fractions, statuses
+        time.sleep(0.02)
+    raise AssertionError("the modal operator never finished")
+
+
+def test_modal_path_reports_progress_and_materializes(ext_scene):
+    ext, scene = ext_scene
+    scene.ot3d.scan_path = str(synth_scan())
+    probe = _modal_probe(ext)
+    probe._job = probe._start(bpy.context)
+    assert scene.ot3d.running and probe._job.engine.alive()
+    assert probe.modal(bpy.context, _Event("MOUSEMOVE")) == {"PASS_THROUGH"}  # the UI stays usable
+    result, fractions, statuses = _drive(probe, bpy.context)
+    assert result == {"FINISHED"}, probe.reports
+    # the sidebar/status bar followed the engine's stages while it ran
+    stages = {s.split(":")[0] for s in statuses[:-1]}
+    assert {"track", "refine"} & stages, statuses
+    assert fractions[-1] == 1.0
+    assert not scene.ot3d.running and scene.ot3d.status.startswith("Segmented")
+    assert len(bpy.data.collections["Instances"].objects) >= 3
+    assert probe._job.engine.returncode == 0
+
+
+def test_modal_path_cancels_on_escape(ext_scene):
+    ext, scene = ext_scene
+    scene.ot3d.scan_path = str(synth_scan())
+    before = scene_state(scene)
+    probe = _modal_probe(ext)
+    probe._job = probe._start(bpy.context)
+    result, _, _ = _drive(probe, bpy.context, esc_at=0.0)
+    assert result == {"CANCELLED"} and probe._job.outcome.status == "cancelled"
+    assert ({"WARNING"}, "OpenTrack3D segment cancelled; nothing was changed") in probe.reports
+    assert scene_state(scene) == before and not scene.ot3d.running
+    with pytest.raises(ChildProcessError):
+        os.waitpid(probe._job.engine.pid, os.WNOHANG)
+
+
+def test_extension_disables_and_enables_cleanly(ext_scene):
+    import addon_utils
+
+    ext, scene = ext_scene
+    addon_utils.disable(EXT_MODULE, default_set=True)
+    assert not hasattr(bpy.types.Scene, "ot3d") and not hasattr(bpy.types, "OT3D_PT_segment")
+    addon_utils.enable(EXT_MODULE, default_set=True)
+    assert hasattr(bpy.types.Scene, "ot3d") and hasattr(bpy.types, "OT3D_PT_segment")

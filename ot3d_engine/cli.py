@@ -99,6 +99,8 @@ def run_eval(args: argparse.Namespace) -> int:
 
 command_module("segment", "segment a scan into 3D instances (fused cloud, instances.json, PLY, preview)",
                "ot3d_engine.commands.segment")
+command_module("query", "rank a segmented scene's instances for a free-text query (shortlist + MLLM check)",
+               "ot3d_engine.query.command")
 command_module("worker", "serve jobs for the Blender add-on over the JSON-lines protocol (stdin/stdout)",
                "ot3d_engine.worker")
 

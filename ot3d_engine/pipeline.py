@@ -3,6 +3,7 @@ refined instances over a fused cloud. Every stage is a swappable backend or a sm
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections import defaultdict
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from .errors import Cancelled
 from .lift import voxels as vx
 from .lift.lifting import Lifter
 from .refine.instances import refine_tracks
-from .registry import build
+from .registry import build, factory as registry_factory
 from .track.scene_map import SceneMap
 from .track.visibility import DepthView
 from .types import Instance, Scan, SceneResult
@@ -36,10 +37,32 @@ class StageTimer:
             self.total[stage] += time.perf_counter() - t0
 
 
+def _with_vocabulary(role: str, backend, vocabulary: list[str]) -> dict:
+    """Backend options, plus the pipeline's vocabulary for backends that take one."""
+    options = dict(backend.options)
+    if vocabulary and "vocabulary" not in options:
+        factory = registry_factory(role, backend.name)
+        if "vocabulary" in inspect.signature(factory).parameters:
+            options["vocabulary"] = list(vocabulary)
+    return options
+
+
 def build_backends(config: PipelineConfig):
-    seg = build("segmenter", config.segmenter.name, **config.segmenter.options)
+    seg = build("segmenter", config.segmenter.name, **_with_vocabulary("segmenter", config.segmenter, config.vocabulary))
     feat = build("features", config.features.name, **config.features.options)
     return seg, feat
+
+
+def classify_instances(result: SceneResult, scan: Scan, config: PipelineConfig) -> None:
+    """Name each instance from its best views (MLLM, CLIP or the embedded fallback tier)."""
+    from .classify.base import apply_labels
+
+    clf_cfg = config.classifier
+    clf = build("classifier", clf_cfg.name, **_with_vocabulary("classifier", clf_cfg, config.vocabulary))
+    labelled = clf.classify(result.instances, scan, config.vocabulary or None)
+    apply_labels(result.instances, labelled)
+    tiers = sorted({lab.tier for lab in labelled})
+    result.meta["classifier"] = {"backend": clf_cfg.name, "tiers": tiers}
 
 
 def run_pipeline(scan: Scan, config: PipelineConfig | None = None, *, progress: Progress | None = None,
@@ -88,6 +111,14 @@ def run_pipeline(scan: Scan, config: PipelineConfig | None = None, *, progress: 
                         "segmenter": config.segmenter.name, "features": config.features.name,
                         "camera": camera})
     progress("refine", 1.0, f"{len(result.instances)} instances")
+    if config.classifier is not None and result.instances:
+        if cancel is not None and cancel():
+            raise Cancelled("cancelled by the user")
+        progress("classify", 0.0, f"labelling {len(result.instances)} instances")
+        with timer("classify"):
+            classify_instances(result, scan, config)
+        result.timings = dict(timer.total)
+        progress("classify", 1.0, "labelled")
     return result
 
 

@@ -50,18 +50,22 @@ def available(role: str) -> list[str]:
     return sorted(_REGISTRY.get(role, {}))
 
 
-def build(role: str, name: str, **options):
-    # import providers only until the asked-for backend registers: building the default
-    # backends never imports the neural ones (and their torch/transformers)
+def factory(role: str, name: str):
+    """The registered class/function for a backend (imports its provider if needed)."""
     if name not in _REGISTRY.get(role, {}):
         for mod in _PROVIDERS.get(role, []):
             importlib.import_module(mod)
             if name in _REGISTRY.get(role, {}):
                 break
     try:
-        factory = _REGISTRY[role][name]
+        return _REGISTRY[role][name]
     except KeyError:
         raise ConfigError(
             f"unknown {role} backend {name!r}; available: {', '.join(available(role)) or 'none'}"
         ) from None
-    return factory(**options)
+
+
+def build(role: str, name: str, **options):
+    # providers are imported only until the asked-for backend registers: building the
+    # default backends never imports the neural ones (and their torch/transformers)
+    return factory(role, name)(**options)

@@ -24,6 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stride", type=int, help="use every n-th frame")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
     p.add_argument("--voxel-size", type=float, help="voxel size in metres (default 0.03)")
+    p.add_argument("--classifier", help="label instances: mllm, clip or embedded (default: none)")
     p.add_argument("--vocabulary", help="comma-separated class names for open-vocabulary backends")
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not a terminal")
 
@@ -34,6 +35,8 @@ def config_from_args(args) -> PipelineConfig:
         cfg.segmenter = BackendConfig(args.segmenter)
     if args.features:
         cfg.features = BackendConfig(args.features)
+    if args.classifier:
+        cfg.classifier = BackendConfig(args.classifier)
     if args.tracker:
         cfg.track.method = args.tracker
     if args.stride:

@@ -17,8 +17,8 @@ from ..types import Frame, Mask2D
 
 @register("segmenter", "geometric")
 class GeometricSegmenter:
-    def __init__(self, scale: float = 0.5, depth_jump: float = 0.04, concave_angle: float = 25.0,
-                 color_edge: float = 0.0, min_area: float = 0.002, smooth: int = 2,
+    def __init__(self, scale: float = 0.5, depth_jump: float = 0.04, concave_angle: float = 45.0,
+                 color_edge: float = 0.0, min_area: float = 0.0005, smooth: int = 2,
                  max_masks: int = 64, crease_span: int = 2):
         self.scale = scale  # process at this fraction of the resolution (speed)
         self.depth_jump = depth_jump  # relative depth difference that cuts

@@ -14,6 +14,8 @@ tracks that grew into one object are merged.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
@@ -58,6 +60,13 @@ class Tracker:
                     j = int(np.argmax(spatial[i]))  # a second mask of an already matched object
                 if j >= 0:
                     c = self._exclusive(coarse[i], i, j, tracks, contains_track)
+                    if len(c) < len(coarse[i]):  # keep only the fine voxels inside what is left
+                        if len(c) == 0:
+                            continue
+                        parent = vx.pack(np.floor_divide(vx.unpack(obs.voxels), COARSE_FACTOR))
+                        keep = vx.member(c, parent)
+                        obs = dataclasses.replace(obs, voxels=obs.voxels[keep], points=obs.points[keep],
+                                                  colors=None if obs.colors is None else obs.colors[keep])
                     tracks[j].add(obs, c, cfg.best_views)
                 else:
                     self._start(obs, coarse[i])

@@ -1,0 +1,1 @@
+"""Stage 6: name each final instance. Backends register under role "classifier"."""

@@ -1,0 +1,1 @@
+"""Small static data the engine ships (class-name vocabularies)."""

@@ -30,6 +30,30 @@ def fuse_scan(scan: Scan, config: PipelineConfig) -> SceneMap:
     return scene
 
 
+def ransac_plane(points: np.ndarray, threshold: float, rng: np.random.Generator, iterations: int = 1000,
+                 score_sample: int = 20000) -> np.ndarray:
+    """Indices of the best plane's inliers. Seeded and single-threaded, so a baseline run is
+    repeatable (open3d's segment_plane is not, even seeded); hypotheses scored on a subsample."""
+    pts = np.asarray(points, np.float32)
+    n = len(pts)
+    tri = pts[rng.integers(0, n, (iterations, 3))]
+    normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    length = np.linalg.norm(normals, axis=1)
+    ok = length > 1e-9
+    normals, tri = normals[ok] / length[ok, None], tri[ok]
+    offsets = -np.sum(normals * tri[:, 0], axis=1)
+    sub = pts[rng.choice(n, min(n, score_sample), replace=False)]
+    counts = np.concatenate([(np.abs(sub @ normals[i:i + 128].T + offsets[i:i + 128]) < threshold).sum(0)
+                             for i in range(0, len(normals), 128)])
+    best = int(np.argmax(counts))
+    inliers = np.flatnonzero(np.abs(pts @ normals[best] + offsets[best]) < threshold)
+    if len(inliers) >= 3:  # least-squares refit on the inliers
+        c = pts[inliers].mean(0)
+        normal = np.linalg.svd(pts[inliers] - c, full_matrices=False)[2][-1]
+        inliers = np.flatnonzero(np.abs((pts - c) @ normal) < threshold)
+    return inliers
+
+
 def cluster_baseline(scan: Scan, config: PipelineConfig | None = None, *, max_planes: int = 8,
                      plane_fraction: float = 0.04, eps_voxels: float = 2.0, min_points: int = 50
                      ) -> SceneResult:
@@ -41,15 +65,14 @@ def cluster_baseline(scan: Scan, config: PipelineConfig | None = None, *, max_pl
     remaining = np.arange(len(pts))
     next_id = 1
     v = config.lift.voxel_size
-    for _ in range(max_planes):  # one RANSAC per plane; the points are vectorised inside open3d
+    rng = np.random.default_rng(0)
+    for _ in range(max_planes):
         if len(remaining) < min_points:
             break
-        pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts[remaining].astype(np.float64)))
-        _, inl = pcd.segment_plane(distance_threshold=1.5 * v, ransac_n=3, num_iterations=200,
-                                   probability=0.9999)
+        inl = ransac_plane(pts[remaining], 1.5 * v, rng)
         if len(inl) < plane_fraction * len(pts):
             break
-        ids[remaining[np.asarray(inl)]] = next_id
+        ids[remaining[inl]] = next_id
         next_id += 1
         remaining = np.delete(remaining, inl)
     if len(remaining):

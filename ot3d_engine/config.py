@@ -32,10 +32,10 @@ class ScanOptions:
 class LiftConfig:
     voxel_size: float = 0.03  # metres: resolution of tracker voxel sets and output cloud
     pixel_stride: int = 2  # subsample mask pixels before back-projection (speed)
+    map_stride: int = 2  # pixel subsampling for the fused cloud (a multiple of pixel_stride)
     edge_erosion: int = 2  # pixels of mask boundary dropped (depth bleed)
     depth_edge_threshold: float = 0.05  # relative depth jump that marks a depth edge
-    outlier_filter: str = "dbscan"  # "dbscan" | "none": keep the main cluster
-    cluster_eps_voxels: float = 2.5  # DBSCAN eps in voxel units
+    outlier_filter: str = "components"  # "components": keep each mask's main connected pieces | "none"
     min_points: int = 15  # masks with fewer lifted voxels are dropped
 
 

@@ -83,3 +83,11 @@ def test_pixel_count_is_independent_of_stride(stride):
     frame, box = box_in_front_of_wall()
     obs, _ = Lifter(LiftConfig(pixel_stride=stride)).lift(frame, [Mask2D(box)], np.ones((1, 4), np.float32))
     assert abs(obs[0].pixel_count - box.sum()) / box.sum() < 0.05
+
+
+def test_fast_unique_matches_numpy():
+    rng = np.random.default_rng(1)
+    keys = rng.integers(-50, 50, 5000) * (1 << 40) + rng.integers(0, 30, 5000)
+    for got, want in zip(vx.unique_inverse_counts(keys), np.unique(keys, return_inverse=True, return_counts=True)):
+        assert np.array_equal(got, want)
+    assert all(len(a) == 0 for a in vx.unique_inverse_counts(np.zeros(0, np.int64)))

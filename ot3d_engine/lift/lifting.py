@@ -26,12 +26,14 @@ class FrameCloud:
     counts: np.ndarray  # pixels per voxel
 
 
-def label_image(masks: list[Mask2D], shape: tuple[int, int]) -> np.ndarray:
-    """Overlapping masks resolved: larger masks painted first, so smaller ones stay on top."""
-    lab = np.zeros(shape, dtype=np.int32)
-    order = sorted(range(len(masks)), key=lambda i: -int(masks[i].mask.sum()))
-    for i in order:  # per mask, not per pixel
-        lab[masks[i].mask] = i + 1
+def label_image(masks: list[Mask2D], shape: tuple[int, int], stride: int = 1) -> np.ndarray:
+    """Overlapping masks resolved: larger masks painted first, so smaller ones stay on top.
+    Built directly at the sampling stride (painting full-resolution masks is the slow part)."""
+    small = [m.mask[::stride, ::stride] for m in masks]
+    lab = np.zeros(small[0].shape if small else shape, dtype=np.int32)
+    areas = [np.count_nonzero(m) for m in small]
+    for i in sorted(range(len(masks)), key=lambda i: -areas[i]):  # per mask, not per pixel
+        lab[small[i]] = i + 1
     return lab
 
 
@@ -43,10 +45,11 @@ class Lifter:
              ) -> tuple[list[Observation], FrameCloud]:
         cfg = self.cfg
         s = max(1, int(cfg.pixel_stride))
-        depth = np.where(frame.valid_depth(), frame.depth, 0).astype(np.float32)
-        d = depth[::s, ::s]
-        valid = d > 0
-        labels = label_image(masks, depth.shape)[::s, ::s] if masks else np.zeros(d.shape, np.int32)
+        d = np.asarray(frame.depth[::s, ::s], dtype=np.float32)
+        valid = d > 0  # NaN compares False: invalid either way
+        d = np.where(valid, d, np.float32(0))
+        depth_shape = frame.depth.shape
+        labels = label_image(masks, depth_shape, s) if masks else np.zeros(d.shape, np.int32)
         pix_counts = np.bincount(labels[valid].ravel(), minlength=len(masks) + 1)
         # interior: drop pixels near a mask boundary or a depth edge (mixed-depth bleed)
         interior = valid & ~depth_edges(d, cfg.depth_edge_threshold)
@@ -57,31 +60,40 @@ class Lifter:
             lab_interior = interior & same
         else:
             lab_interior = interior
-        rows, cols = np.nonzero(valid)
-        K = frame.intrinsics
-        z = d[rows, cols]
-        u = cols * s
-        v = rows * s
-        pc = np.stack([(u - K[0, 2]) / K[0, 0] * z, (v - K[1, 2]) / K[1, 1] * z, z], axis=1).astype(np.float32)
+        # only interior pixels are ever used: back-project just those (float32 throughout)
+        flat = np.flatnonzero(interior)
+        rows, cols = np.divmod(flat, d.shape[1])
+        K = frame.intrinsics.astype(np.float32)
+        z = d.ravel()[flat]
+        pc = np.empty((len(flat), 3), np.float32)
+        pc[:, 0] = (cols * np.float32(s) - K[0, 2]) * (z / K[0, 0])
+        pc[:, 1] = (rows * np.float32(s) - K[1, 2]) * (z / K[1, 1])
+        pc[:, 2] = z
         pw = to_world(pc, frame.pose)
-        coords = vx.voxel_coords(pw, cfg.voxel_size)
-        colors = frame.color[v, u].astype(np.float32)
-        cloud = self._frame_cloud(coords[interior[rows, cols]], colors[interior[rows, cols]])
+        coords = np.floor(pw * np.float32(1.0 / cfg.voxel_size)).astype(np.int64)
+        colors = frame.color[::s, ::s].reshape(-1, 3)[flat].astype(np.float32)
+        m = max(1, int(cfg.map_stride) // s)  # the fused map needs fewer samples than the masks
+        on_map = ((rows % m) == 0) & ((cols % m) == 0) if m > 1 else slice(None)
+        cloud = self._frame_cloud(coords[on_map], colors[on_map])
         obs = []
         if masks:
-            pix_lab = labels[rows, cols]
-            sel = (pix_lab > 0) & lab_interior[rows, cols]
+            pix_lab = labels.ravel()[flat]
+            sel = (pix_lab > 0) & lab_interior.ravel()[flat]
+            if cfg.outlier_filter == "components":
+                sel &= _main_components(np.where(lab_interior, labels, 0), len(masks)).ravel()[flat]
+            boxes = [None if sl is None else (sl[1].start * s, sl[0].start * s, sl[1].stop * s, sl[0].stop * s)
+                     for sl in ndimage.find_objects(labels, max_label=len(masks))]
             obs = self._observations(frame, masks, features, coords[sel], pw[sel], colors[sel],
-                                     pix_lab[sel] - 1, pix_counts[1:])
+                                     pix_lab[sel] - 1, pix_counts[1:], boxes)
         return obs, cloud
 
     @staticmethod
     def _frame_cloud(coords: np.ndarray, colors: np.ndarray) -> FrameCloud:
         keys = vx.pack(coords)
-        uniq, inv, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        uniq, inv, counts = vx.unique_inverse_counts(keys)
         return FrameCloud(uniq, group_sum(inv, colors, len(uniq)) / counts[:, None], counts)
 
-    def _observations(self, frame, masks, features, coords, points, colors, mask_idx, pix_counts):
+    def _observations(self, frame, masks, features, coords, points, colors, mask_idx, pix_counts, boxes):
         cfg = self.cfg
         if len(coords) == 0:
             return []
@@ -91,16 +103,13 @@ class Lifter:
             raise ValueError("frame extent too large for local voxel keys; increase lift.voxel_size")
         m = mask_idx.astype(np.int64)
         key = (m << (3 * vx.LOCAL_BITS)) | (local[:, 0] << (2 * vx.LOCAL_BITS)) | (local[:, 1] << vx.LOCAL_BITS) | local[:, 2]
-        uniq, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
+        uniq, inv, cnt = vx.unique_inverse_counts(key)
         g = uniq >> (3 * vx.LOCAL_BITS)
         lc = np.stack([(uniq >> (2 * vx.LOCAL_BITS)) & vx.LOCAL_MASK,
                        (uniq >> vx.LOCAL_BITS) & vx.LOCAL_MASK, uniq & vx.LOCAL_MASK], axis=1)
         psum = group_sum(inv, points, len(uniq))
         csum = group_sum(inv, colors, len(uniq))
         keep = np.ones(len(uniq), dtype=bool)
-        if cfg.outlier_filter == "dbscan" and len(uniq):
-            comp = vx.grouped_components(lc, g)
-            keep = vx.keep_main_components(comp, g, 0.2)
         gkeys = vx.pack(lc + base)
         # uniq is sorted by (mask, local coords): each mask's voxels are one contiguous run
         starts = np.searchsorted(g, np.arange(len(masks) + 1))
@@ -121,22 +130,29 @@ class Lifter:
                 pixel_count=int(pix_counts[i]) * self.cfg.pixel_stride ** 2,
                 score=float(mask.score), label=mask.label,
                 colors=(csum[sl] / cnt[sl, None]).astype(np.uint8),
-                box=_mask_box(mask),
+                box=tuple(int(v) for v in mask.box) if mask.box is not None else boxes[i],
             ))
         return out
+
+
+def _main_components(labels: np.ndarray, n_masks: int, min_fraction: float = 0.2) -> np.ndarray:
+    """Pixels of each mask's main connected pieces. Interiors exclude depth edges and never
+    touch another mask's interior, so a piece cut off by a depth jump (bleed onto the
+    background, a stray fragment) is its own 2D component: one ndimage.label for all masks."""
+    comp, n = ndimage.label(labels > 0)
+    if n == 0:
+        return comp > 0
+    sizes = np.bincount(comp.ravel(), minlength=n + 1)
+    owner = np.zeros(n + 1, dtype=np.int64)
+    owner[comp.ravel()] = labels.ravel()  # every pixel of a component has the same mask label
+    largest = np.zeros(n_masks + 1, dtype=np.int64)
+    np.maximum.at(largest, owner[1:], sizes[1:])
+    keep = sizes >= min_fraction * largest[owner]
+    keep[0] = False
+    return keep[comp]
 
 
 def group_sum(inverse: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     """Row sums of `values` grouped by `inverse` (bincount per column: far faster than np.add.at)."""
     return np.stack([np.bincount(inverse, weights=values[:, j], minlength=n)
                      for j in range(values.shape[1])], axis=1).astype(np.float32)
-
-
-def _mask_box(mask: Mask2D):
-    if mask.box is not None:
-        return tuple(int(v) for v in mask.box)
-    ys = np.flatnonzero(mask.mask.any(axis=1))
-    xs = np.flatnonzero(mask.mask.any(axis=0))
-    if len(ys) == 0:
-        return None
-    return (int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1)

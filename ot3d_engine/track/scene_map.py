@@ -9,7 +9,7 @@ from ..lift.lifting import FrameCloud
 
 
 class SceneMap:
-    def __init__(self, compact_every: int = 20):
+    def __init__(self, compact_every: int = 50):
         self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._compact_every = compact_every
         self.keys = np.zeros(0, np.int64)

@@ -15,7 +15,8 @@ class DepthView:
 
     @classmethod
     def from_frame(cls, frame, stride: int = 1) -> "DepthView":
-        depth = np.where(frame.valid_depth(), frame.depth, 0).astype(np.float32)[::stride, ::stride]
+        depth = np.asarray(frame.depth[::stride, ::stride], dtype=np.float32)
+        depth = np.where(depth > 0, depth, np.float32(0))  # NaN and <= 0 become 0
         K = frame.intrinsics.copy()
         K[:2] /= stride
         K[:2, 2] = frame.intrinsics[:2, 2] / stride

@@ -52,6 +52,7 @@ class TrackConfig:
     merge_overlap_strict: float = 0.8  # containment that merges whatever the features
     absorb_overlap: float = 0.6  # an unmatched mask this much inside a track joins it
     min_visible: int = 20  # coarse voxels of a track that must be visible to use visible-part overlap
+    visible_min_fraction: float = 0.25  # ... and at least this share of the mask's size
     best_views: int = 5  # views kept per track (by visible pixel count)
 
 

@@ -99,7 +99,9 @@ class Tracker:
                 if j not in visible:
                     visible[j] = t.coarse[view.visible(vx.centers(t.coarse, self.coarse_size), self.coarse_size)]
                 vis = visible[j]
-                if len(vis) >= self.cfg.min_visible:
+                # only when the track's visible part is a fair share of the mask: a big
+                # under-segmented mask covering a small track must not count as a match
+                if len(vis) >= max(self.cfg.min_visible, self.cfg.visible_min_fraction * len(coarse[i])):
                     score = max(score, vx.count_in(vis, coarse[i]) / len(vis))
             spatial[i, j] = score
             contains[i, j] = inter / len(t.coarse)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..lift import voxels as vx
 from ..lift.lifting import FrameCloud
 
 
@@ -31,7 +32,7 @@ class SceneMap:
         cnt = np.concatenate([self.pixel_count] + [p[2] for p in self._parts])
         seen = np.concatenate([self.seen] + [p[3] for p in self._parts])
         self._parts = []
-        uniq, inv = np.unique(keys, return_inverse=True)
+        uniq, inv, _ = vx.unique_inverse_counts(keys)
         n = len(uniq)
         self.keys = uniq
         self.color_sum = np.stack([np.bincount(inv, col[:, j], n) for j in range(3)], axis=1)

@@ -27,6 +27,7 @@ from .track import Track
 from .visibility import DepthView
 
 COARSE_FACTOR = 2  # matching runs on voxels twice the output size: tolerant to depth noise
+VISIBILITY_SAMPLE = 2000  # voxels of a track projected per frame, at most
 
 
 @register("tracker", "visual_spatial")
@@ -97,12 +98,15 @@ class Tracker:
             score = inter / len(coarse[i])
             if view is not None:
                 if j not in visible:
-                    visible[j] = t.coarse[view.visible(vx.centers(t.coarse, self.coarse_size), self.coarse_size)]
-                vis = visible[j]
+                    # big tracks (floors, walls): a fixed stride sample estimates the same ratio
+                    sample = t.coarse[::max(1, len(t.coarse) // VISIBILITY_SAMPLE)]
+                    vis_sample = sample[view.visible(vx.centers(sample, self.coarse_size), self.coarse_size)]
+                    visible[j] = (vis_sample, len(t.coarse) / len(sample))
+                vis, scale = visible[j]
                 # only when the track's visible part is a fair share of the mask: a big
                 # under-segmented mask covering a small track must not count as a match
-                if len(vis) >= max(self.cfg.min_visible, self.cfg.visible_min_fraction * len(coarse[i])):
-                    score = max(score, vx.count_in(vis, coarse[i]) / len(vis))
+                if len(vis) * scale >= max(self.cfg.min_visible, self.cfg.visible_min_fraction * len(coarse[i])):
+                    score = max(score, vx.count_in(coarse[i], vis) / len(vis))
             spatial[i, j] = score
             contains[i, j] = inter / len(t.coarse)
         return spatial, contains

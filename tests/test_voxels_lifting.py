@@ -52,7 +52,7 @@ def test_lift_removes_mask_bleed_onto_background():
     lifter = Lifter(LiftConfig(voxel_size=0.02, pixel_stride=1))
     obs, cloud = lifter.lift(frame, [Mask2D(bleed)], np.ones((1, 4), np.float32))
     assert len(obs) == 1
-    z = obs[0].points[:, 2]
+    z = obs[0].voxel_centers(0.02)[:, 2]
     assert z.max() < 2.1, "wall points at 3 m leaked into the box"
     assert len(cloud.keys) > len(obs[0].voxels)  # the frame cloud also holds the wall
 
@@ -63,7 +63,7 @@ def test_lift_puts_points_where_the_pose_says():
     pose[:3, 3] = [1.0, 2.0, 1.5]
     frame, box = box_in_front_of_wall(pose)
     obs, _ = Lifter(LiftConfig(voxel_size=0.02)).lift(frame, [Mask2D(box)], np.ones((1, 4), np.float32))
-    p = obs[0].points
+    p = obs[0].voxel_centers(0.02)
     # camera +z (forward) is world +x: the box face is 2 m ahead of the camera
     assert np.allclose(np.median(p[:, 0]), 1.0 + 2.0, atol=0.02)
     # image centre maps to the camera position in world y,z

@@ -83,8 +83,7 @@ class Lifter:
                 sel &= _main_components(np.where(lab_interior, labels, 0), len(masks)).ravel()[flat]
             boxes = [None if sl is None else (sl[1].start * s, sl[0].start * s, sl[1].stop * s, sl[0].stop * s)
                      for sl in ndimage.find_objects(labels, max_label=len(masks))]
-            obs = self._observations(frame, masks, features, coords[sel], pw[sel], colors[sel],
-                                     pix_lab[sel] - 1, pix_counts[1:], boxes)
+            obs = self._observations(frame, masks, features, coords[sel], pix_lab[sel] - 1, pix_counts[1:], boxes)
         return obs, cloud
 
     @staticmethod
@@ -93,7 +92,7 @@ class Lifter:
         uniq, inv, counts = vx.unique_inverse_counts(keys)
         return FrameCloud(uniq, group_sum(inv, colors, len(uniq)) / counts[:, None], counts)
 
-    def _observations(self, frame, masks, features, coords, points, colors, mask_idx, pix_counts, boxes):
+    def _observations(self, frame, masks, features, coords, mask_idx, pix_counts, boxes):
         cfg = self.cfg
         if len(coords) == 0:
             return []
@@ -103,33 +102,27 @@ class Lifter:
             raise ValueError("frame extent too large for local voxel keys; increase lift.voxel_size")
         m = mask_idx.astype(np.int64)
         key = (m << (3 * vx.LOCAL_BITS)) | (local[:, 0] << (2 * vx.LOCAL_BITS)) | (local[:, 1] << vx.LOCAL_BITS) | local[:, 2]
-        uniq, inv, cnt = vx.unique_inverse_counts(key)
+        uniq = np.unique(key)  # plain sort: no inverse needed
         g = uniq >> (3 * vx.LOCAL_BITS)
         lc = np.stack([(uniq >> (2 * vx.LOCAL_BITS)) & vx.LOCAL_MASK,
                        (uniq >> vx.LOCAL_BITS) & vx.LOCAL_MASK, uniq & vx.LOCAL_MASK], axis=1)
-        psum = group_sum(inv, points, len(uniq))
-        csum = group_sum(inv, colors, len(uniq))
-        keep = np.ones(len(uniq), dtype=bool)
         gkeys = vx.pack(lc + base)
         # uniq is sorted by (mask, local coords): each mask's voxels are one contiguous run
         starts = np.searchsorted(g, np.arange(len(masks) + 1))
         out = []
         for i in range(len(masks)):  # per mask, slices only
             a, b = starts[i], starts[i + 1]
-            k = keep[a:b]
-            if k.sum() < cfg.min_points:
+            if b - a < cfg.min_points:
                 continue
-            sl = np.arange(a, b)[k]
             feat = features[i] if features is not None and len(features) else np.zeros(1, np.float32)
             mask = masks[i]
             out.append(Observation(
                 frame_index=frame.index, mask_index=i,
-                points=(psum[sl] / cnt[sl, None]).astype(np.float32),
-                voxels=gkeys[sl],  # local order == global order within one mask: already sorted
+                points=None,  # the tracker works on voxels; centres on demand
+                voxels=gkeys[a:b],  # local order == global order within one mask: already sorted
                 feature=np.asarray(feat, dtype=np.float32),
                 pixel_count=int(pix_counts[i]) * self.cfg.pixel_stride ** 2,
                 score=float(mask.score), label=mask.label,
-                colors=(csum[sl] / cnt[sl, None]).astype(np.uint8),
                 box=tuple(int(v) for v in mask.box) if mask.box is not None else boxes[i],
             ))
         return out

@@ -66,8 +66,10 @@ class Tracker:
                             continue
                         parent = vx.pack(np.floor_divide(vx.unpack(obs.voxels), COARSE_FACTOR))
                         keep = vx.member(c, parent)
-                        obs = dataclasses.replace(obs, voxels=obs.voxels[keep], points=obs.points[keep],
-                                                  colors=None if obs.colors is None else obs.colors[keep])
+                        obs = dataclasses.replace(
+                            obs, voxels=obs.voxels[keep],
+                            points=None if obs.points is None else obs.points[keep],
+                            colors=None if obs.colors is None else obs.colors[keep])
                     tracks[j].add(obs, c, cfg.best_views)
                 else:
                     self._start(obs, coarse[i])

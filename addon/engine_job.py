@@ -137,6 +137,8 @@ class EngineJob:
 
     def _crash_outcome(self) -> JobOutcome:
         self.engine.wait_exit(2.0)
+        if self.engine.returncode is not None:
+            self.engine.wait_stderr(2.0)
         code = self.engine.returncode
         how = "exited" if code is None or code >= 0 else "was killed by signal"
         code_text = "" if code is None else f" {abs(code)}"

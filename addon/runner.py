@@ -133,6 +133,13 @@ class EngineProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def wait_stderr(self, timeout: float = 2.0) -> None:
+        """Let the stderr reader take everything the (exited) engine wrote: a crash report
+        read before that thread catches up would miss the engine's last words."""
+        for t in self._threads:
+            if t.name.endswith("-stderr"):
+                t.join(timeout=timeout)
+
     def stderr_tail(self, lines: int = 30) -> str:
         return "\n".join(list(self._stderr)[-lines:])
 

@@ -65,7 +65,11 @@ class RefineConfig:
     min_track_ratio: float = 0.34  # observations / frames it was visible in: below = fragment
     part_merge_feature: float | None = 0.9  # join adjacent instances this alike (None = off)
     part_min_contact: int = 8  # voxels along the joint
-    visibility_stride: int = 4  # depth subsampling kept per frame for the visibility test
+    visibility_stride: int = 4
+    superpoints: bool = False  # snap instances to superpoints of the scan's mesh (needs a mesh)
+    superpoint_k: float = 0.01  # Felzenszwalb-Huttenlocher threshold (ScanNet segmentator's kThresh)
+    superpoint_min_verts: int = 20  # smallest superpoint (segMinVerts)
+    superpoint_coverage: float = 0.4  # share of a superpoint instances must cover to claim it  # depth subsampling kept per frame for the visibility test
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 
 from .config import PipelineConfig
-from .errors import Cancelled
+from .errors import Cancelled, ConfigError
 from .lift import voxels as vx
 from .lift.lifting import Lifter
 from .refine.instances import refine_tracks
@@ -117,6 +117,12 @@ def run_pipeline(scan: Scan, config: PipelineConfig | None = None, *, progress: 
                         "segmenter": config.segmenter.name, "features": config.features.name,
                         "camera": camera})
     progress("refine", 1.0, f"{len(result.instances)} instances")
+    if config.refine.superpoints:
+        progress("superpoints", 0.0, "segmenting the mesh into superpoints")
+        with timer("superpoints"):
+            result = snap_to_superpoints(result, scan, config)
+        result.timings = dict(timer.total)
+        progress("superpoints", 1.0, f"{len(result.instances)} instances")
     if config.classifier is not None and result.instances:
         if cancel is not None and cancel():
             raise Cancelled("cancelled by the user")
@@ -126,6 +132,24 @@ def run_pipeline(scan: Scan, config: PipelineConfig | None = None, *, progress: 
         result.timings = dict(timer.total)
         progress("classify", 1.0, "labelled")
     return result
+
+
+def snap_to_superpoints(result: SceneResult, scan: Scan, config: PipelineConfig) -> SceneResult:
+    """Optional mesh refinement: the mesh-free result snapped to the mesh's superpoints."""
+    from .io.mesh import load_mesh
+    from .refine.superpoint_refine import refine_scene_result
+
+    if scan.mesh_path is None:
+        raise ConfigError(f"{scan.path}: superpoint refinement needs a scene mesh "
+                          "(give one with --mesh, or put scene_mesh.ply in the scan folder)")
+    mesh = load_mesh(scan.mesh_path, require_faces=True)
+    cfg = config.refine
+    refined, ref = refine_scene_result(result, mesh, k_thresh=cfg.superpoint_k, min_verts=cfg.superpoint_min_verts,
+                                       coverage=cfg.superpoint_coverage)
+    refined.mesh = mesh
+    refined.mesh_instance_ids = ref.vertex_ids.astype(np.int32)
+    refined.meta["mesh"] = str(scan.mesh_path)
+    return refined
 
 
 def assemble(scene: SceneMap, owner: np.ndarray, kept, voxel_size: float) -> SceneResult:

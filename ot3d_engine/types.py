@@ -155,3 +155,5 @@ class SceneResult:
     instances: list[Instance]
     timings: dict[str, float] = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
+    mesh: object | None = None  # io.mesh.Mesh, when superpoint refinement labelled a mesh
+    mesh_instance_ids: np.ndarray | None = None  # per mesh vertex (ScanNet format), 0 = none

@@ -100,6 +100,24 @@ def test_segment_operator_runs_the_engine_with_the_panel_options(ext_scene):
     assert job.engine.returncode == 0
 
 
+def test_segment_with_superpoint_refinement_uses_the_scan_mesh(ext_scene):
+    ext, scene = ext_scene
+    s = scene.ot3d
+    s.scan_path = str(synth_scan())  # the synthetic scan carries scene_mesh.ply
+    s.frame_stride, s.max_frames, s.superpoints = 2, 6, True
+    try:
+        assert bpy.ops.ot3d.segment() == {"FINISHED"}
+    finally:
+        s.superpoints = False
+    out = Path(s.scene_object["source"])
+    doc = json.loads((out / "instances.json").read_text())
+    assert doc["config"]["refine"]["superpoints"] is True
+    assert doc["meta"]["mesh"].endswith("scene_mesh.ply")
+    ids = np.loadtxt(out / "mesh_instance_ids.txt", dtype=np.int64)
+    assert set(np.unique(ids[ids > 0])) <= {int(r["id"]) for r in doc["instances"]}
+    assert np.count_nonzero(ids) > 0.1 * len(ids)
+
+
 def test_cancel_mid_run_stops_the_engine_and_changes_nothing(ext_scene):
     ext, scene = ext_scene
     scene.ot3d.scan_path = str(synth_scan())

@@ -97,3 +97,24 @@ def test_cli_segment_bad_scan_is_a_clear_error(tmp_path):
 def test_cli_unknown_backend_names_the_choices(room, tmp_path):
     r = cli("segment", str(room), "--out", str(tmp_path / "o"), "--segmenter", "nope")
     assert r.returncode == 2 and "geometric" in r.stderr
+
+
+def test_cli_superpoint_refinement_labels_the_mesh(room, tmp_path):
+    from ot3d_engine.io.ply import read_ply
+
+    out = tmp_path / "sp"
+    r = cli("segment", str(room), "--out", str(out), "--superpoints")
+    assert r.returncode == 0, r.stderr
+    assert "superpoints" in r.stdout
+    vertex, faces = read_ply(out / "mesh_instances.ply")
+    mesh_vertex, _ = read_ply(room / "scene_mesh.ply")
+    assert len(vertex["instance_id"]) == len(mesh_vertex["x"]) and faces is not None
+    ids = np.loadtxt(out / "mesh_instance_ids.txt", dtype=np.int64)
+    assert np.array_equal(ids, vertex["instance_id"])
+    doc = json.loads((out / "instances.json").read_text())
+    assert set(np.unique(ids[ids > 0])) <= {r["id"] for r in doc["instances"]}
+
+
+def test_superpoints_without_a_mesh_is_a_clear_error(shared_data, tmp_path):
+    r = cli("segment", str(shared_data / "slambook-room"), "--out", str(tmp_path / "o"), "--superpoints")
+    assert r.returncode == 2 and "mesh" in r.stderr and "Traceback" not in r.stderr

@@ -26,6 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--voxel-size", type=float, help="voxel size in metres (default 0.03)")
     p.add_argument("--classifier", help="label instances: mllm, clip or embedded (default: none)")
     p.add_argument("--vocabulary", help="comma-separated class names for open-vocabulary backends")
+    p.add_argument("--mesh", help="scene mesh (PLY/OBJ) for superpoint refinement (default: the scan's own, if any)")
+    p.add_argument("--superpoints", action="store_true", help="snap instances to mesh superpoints (needs a mesh)")
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not a terminal")
 
 
@@ -35,6 +37,8 @@ def config_from_args(args) -> PipelineConfig:
         cfg.segmenter = BackendConfig(args.segmenter)
     if args.features:
         cfg.features = BackendConfig(args.features)
+    if args.superpoints:
+        cfg.refine.superpoints = True
     if args.classifier:
         cfg.classifier = BackendConfig(args.classifier)
     if args.tracker:
@@ -55,6 +59,14 @@ def run(args) -> int:
     t0 = time.perf_counter()
     scan = load_scan(args.scan, layout=args.layout, stride=cfg.scan.stride, max_frames=cfg.scan.max_frames,
                      depth_min=cfg.scan.depth_min, depth_max=cfg.scan.depth_max)
+    if args.mesh:
+        from pathlib import Path
+
+        from ..errors import ScanError
+
+        scan.mesh_path = Path(args.mesh)
+        if not scan.mesh_path.is_file():
+            raise ScanError(scan.mesh_path, "mesh file not found")
     bar = ProgressBar(enabled=True if args.progress else None)
     try:
         result = run_pipeline(scan, cfg, progress=bar)

@@ -7,6 +7,8 @@ A scene folder holds:
   point_count, bbox_min, bbox_max, observations, best_views [{frame, pixels, box}]
 - scene.ply: the same cloud with an integer `instance_id` vertex attribute
 - preview.png: coloured instances seen from a scan camera (output.preview)
+- with superpoint refinement: mesh_instances.ply (the scan mesh with an `instance_id` vertex
+  attribute) and mesh_instance_ids.txt (one id per mesh vertex, the ScanNet format)
 Every file is written atomically; instances.json last, so its presence marks a complete scene.
 """
 
@@ -62,6 +64,11 @@ def write_scene(result: SceneResult, out_dir: str | Path, *, scan_path: str | Pa
         "red": cols[:, 0], "green": cols[:, 1], "blue": cols[:, 2],
         "instance_id": ids,
     })
+    if result.mesh is not None and result.mesh_instance_ids is not None:
+        from ..io.mesh import write_mesh
+
+        write_mesh(out / "mesh_instances.ply", result.mesh, instance_id=result.mesh_instance_ids.astype(np.int32))
+        write_text_atomic(out / "mesh_instance_ids.txt", "\n".join(map(str, result.mesh_instance_ids.tolist())) + "\n")
     if preview and len(pts):
         from .preview import write_preview
 

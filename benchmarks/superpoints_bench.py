@@ -9,7 +9,7 @@
    (points) and on the mesh vertices (the ScanNet per-vertex format).
 
     python benchmarks/superpoints_bench.py [--vertices 1000000] [--repeat 3]
-                                           [--synth 10 --cache /tmp/ot3d-sp] [--json out.json]
+                                           [--synth 10 --frames 30 --cache /tmp/ot3d-bench] [--json out.json]
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def time_superpoints(vertices: int, repeat: int) -> dict:
             "segments": int(labels.max() + 1), "first_run": runs[0], "best": best, "runs": len(runs)}
 
 
-def ap_with_and_without(scenes: int, cache: Path) -> list[dict]:
+def ap_with_and_without(scenes: int, cache: Path, frames: int = 30) -> list[dict]:
     from ot3d_engine.eval.ap import evaluate
     from ot3d_engine.io import load_scan
     from ot3d_engine.io.mesh import load_mesh
@@ -88,9 +88,9 @@ def ap_with_and_without(scenes: int, cache: Path) -> list[dict]:
 
     rows = []
     for seed in range(scenes):
-        path = cache / f"room{seed:03d}"
+        path = cache / f"synth-{seed}-{frames}"  # the same scenes as instance_bench.py
         if not (path / "scene_mesh.ply").is_file():
-            generate_scene(path, seed=seed, frames=12)
+            generate_scene(path, seed=seed, frames=frames)
         scan = load_scan(path)
         result = run_pipeline(scan)
         mesh = load_mesh(scan.mesh_path, require_faces=True)
@@ -120,6 +120,7 @@ def main(argv=None) -> None:
     ap.add_argument("--vertices", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--synth", type=int, default=0, help="synthetic rooms for the AP comparison (0 = skip)")
+    ap.add_argument("--frames", type=int, default=30, help="frames per synthetic room (30: the instance_bench suite)")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/ot3d-superpoints-bench"))
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
@@ -134,7 +135,7 @@ def main(argv=None) -> None:
         print(f"  {name:9s}: {r['total_s']:.2f} s (graph {r['graph_s']:.2f} s, segmentation {r['segment_s']:.2f} s)")
     if args.synth:
         print(f"AP/AP50/AP25 on {args.synth} synthetic rooms (before | after, on points | after, on mesh vertices):")
-        rows = ap_with_and_without(args.synth, args.cache)
+        rows = ap_with_and_without(args.synth, args.cache, args.frames)
         mean = {name: {m: float(np.mean([r[name][m] for r in rows])) for m in ("ap", "ap50", "ap25")}
                 for name in ("before", "after_points", "after_vertices")}
         report["synthetic"] = {"rooms": rows, "mean": mean}

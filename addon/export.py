@@ -48,7 +48,6 @@ def write_scene_folder(data: seg.SceneData, out_dir: str | Path) -> Path:
     out = Path(out_dir)
     types = engine_module("types")
     scene_io = engine_module("output.scene_io")
-    ply = engine_module("io.ply")
     ids = np.asarray(data.instance_ids, dtype=np.int32)
     order = np.argsort(ids, kind="stable")
     sorted_ids = ids[order]
@@ -64,13 +63,8 @@ def write_scene_folder(data: seg.SceneData, out_dir: str | Path) -> Path:
                                         observations=int(rec.get("observations", 0))))
     result = types.SceneResult(points=data.points, colors=data.colors, instance_ids=ids, instances=instances,
                                meta={"exported_from": "blender", "source": data.source})
-    scene_io.write_scene(result, out, scan_path=data.meta.get("scan"), preview=False)
-    # scene.ply again, now with the label ids (the engine writer knows only instance ids)
-    ply.write_ply(out / "scene.ply", {
-        "x": data.points[:, 0], "y": data.points[:, 1], "z": data.points[:, 2],
-        "red": data.colors[:, 0], "green": data.colors[:, 1], "blue": data.colors[:, 2],
-        "instance_id": ids, "label_id": point_labels(data),
-    })
+    scene_io.write_scene(result, out, scan_path=data.meta.get("scan"), preview=False,
+                         vertex_attributes={"label_id": point_labels(data)})
     return out
 
 

@@ -34,12 +34,14 @@ MOSD = (REPO / ".." / "shared" / "data" / "mosd").resolve()
 
 
 OVERRIDES: dict[str, dict] = {}  # section -> {option: value}, from --set
+FEATURES = "color"  # feature backend for every method, from --features
 
 
 def make_config(segmenter: str = "geometric", tracker: str = "visual_spatial") -> PipelineConfig:
     cfg = PipelineConfig.from_dict({k: dict(v) for k, v in OVERRIDES.items() if k != "segmenter"})
     opts = OVERRIDES.get("segmenter", {}) if segmenter == "geometric" else {}
     cfg.segmenter = BackendConfig(segmenter, dict(opts))
+    cfg.features = BackendConfig(FEATURES)
     cfg.track.method = tracker
     return cfg
 
@@ -116,9 +118,12 @@ def main(argv=None) -> int:
     ap.add_argument("--json")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.OPTION=VALUE",
                     help="config override for every method, e.g. refine.part_merge_feature=0.8")
+    ap.add_argument("--features", default="color", help="feature backend for every method (color, embedded, dino)")
     ap.add_argument("--mosd-voxel", type=float, default=0.01,
                     help="voxel size for the tabletop mOSD frames (objects of a few cm)")
     args = ap.parse_args(argv)
+    global FEATURES
+    FEATURES = args.features
     for item in args.set:
         key, value = item.split("=", 1)
         section, option = key.split(".", 1)

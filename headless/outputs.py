@@ -140,8 +140,9 @@ def write_done(folder: Path, name: str, scan: str, fingerprint: str) -> dict:
     return doc
 
 
-def check_done(folder: Path, name: str, fingerprint: str | None = None) -> str | None:
-    """None when the folder is complete and intact, else why it is not (for --resume)."""
+def check_done(folder: Path, name: str, fingerprint: str | None = None, content: bool = True) -> str | None:
+    """None when the folder is complete and intact, else why it is not (for --resume).
+    content=False skips re-hashing: for a folder its child sealed (hashed) moments ago."""
     folder = Path(folder)
     marker = folder / DONE
     if not marker.is_file():
@@ -164,7 +165,7 @@ def check_done(folder: Path, name: str, fingerprint: str | None = None) -> str |
             return f"{rel} is missing"
         if path.stat().st_size != want.get("size"):
             return f"{rel} changed size"
-        if file_digest(path)[1] != want.get("sha256"):
+        if content and file_digest(path)[1] != want.get("sha256"):
             return f"{rel} changed content"
     return None
 

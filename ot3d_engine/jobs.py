@@ -61,10 +61,7 @@ def build_config(params: dict):
     if params.get("vocabulary"):
         cfg.vocabulary = [str(v).strip() for v in params["vocabulary"] if str(v).strip()]
     if "superpoints" in params:
-        if hasattr(cfg.refine, "superpoints"):
-            cfg.refine.superpoints = bool(params["superpoints"])
-        elif params["superpoints"]:
-            raise ConfigError("this engine has no superpoint refinement (RefineConfig.superpoints)")
+        cfg.refine.superpoints = bool(params["superpoints"])
     return cfg
 
 

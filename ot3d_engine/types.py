@@ -102,13 +102,11 @@ class Observation:
 
     frame_index: int
     mask_index: int
-    points: np.ndarray | None  # Mx3 float32 world points, or None (use voxel_centers)
     voxels: np.ndarray  # sorted unique int64 voxel keys (denoised, voxel-downsampled mask)
     feature: np.ndarray  # D float32, L2-normalised
     pixel_count: int  # valid-depth pixels in the 2D mask (visibility measure)
     score: float = 1.0
     label: str | None = None
-    colors: np.ndarray | None = None  # Mx3 uint8
     box: tuple[int, int, int, int] | None = None  # x0,y0,x1,y1 of the 2D mask
 
     def voxel_centers(self, voxel_size: float) -> np.ndarray:

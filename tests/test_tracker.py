@@ -19,7 +19,7 @@ def box_obs(lo, hi, feature, frame=0, mask=0):
     c = np.stack(np.meshgrid(*g, indexing="ij"), -1).reshape(-1, 3).astype(np.int64)
     keys = np.unique(vx.pack(c))
     f = np.asarray(feature, np.float32)
-    return Observation(frame, mask, vx.centers(keys, VOXEL), keys, f / np.linalg.norm(f), pixel_count=len(keys))
+    return Observation(frame, mask, keys, f / np.linalg.norm(f), pixel_count=len(keys))
 
 
 def test_two_objects_stay_two_tracks_over_frames():

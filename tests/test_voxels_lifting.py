@@ -20,18 +20,6 @@ def test_pack_unpack_roundtrip_with_negative_coords():
     assert np.all(np.diff(vx.pack(c)[order]) >= 0)
 
 
-def test_grouped_components_split_by_gap_and_group():
-    a = np.array([[1, 1, 1], [2, 1, 1], [3, 2, 1]])  # 26-connected chain
-    b = np.array([[10, 1, 1], [11, 1, 1]])  # far away: its own component
-    coords = np.concatenate([a, b, a])
-    groups = np.array([0] * 5 + [1] * 3)  # same coords in another group never join group 0
-    lab = vx.grouped_components(coords, groups)
-    assert len(set(lab[:3])) == 1 and len(set(lab[3:5])) == 1
-    assert lab[0] != lab[3] and lab[0] != lab[5]
-    keep = vx.keep_main_components(lab, groups, 0.8)
-    assert keep[:3].all() and not keep[3:5].any() and keep[5:].all()
-
-
 def box_in_front_of_wall(pose=np.eye(4)):
     """Wall at 3 m, a 1 m-wide box face at 2 m in the middle of the image."""
     h, w = 480, 640

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..track.visibility import DepthView
 from ..types import Frame, Instance, Scan
 
 
@@ -43,20 +44,7 @@ def visible_points(points: np.ndarray, frame: Frame, tol_abs: float = 0.03,
                    tol_rel: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
     """(visible N bool, uv N x 2 int): in front of the camera, inside the image, and within
     tol_abs + tol_rel*z of the depth measured at that pixel (farther = occluded)."""
-    pose = np.asarray(frame.pose, dtype=np.float64)
-    cam = (np.asarray(points, dtype=np.float64) - pose[:3, 3]) @ pose[:3, :3]  # world -> camera (R^T (p - t))
-    z = cam[:, 2]
-    k = frame.intrinsics
-    with np.errstate(divide="ignore", invalid="ignore"):
-        u = np.floor(k[0, 0] * cam[:, 0] / z + k[0, 2])
-        v = np.floor(k[1, 1] * cam[:, 1] / z + k[1, 2])
-    inside = (z > 1e-3) & (u >= 0) & (u < frame.width) & (v >= 0) & (v < frame.height)
-    uv = np.zeros((len(points), 2), dtype=np.int64)
-    uv[inside] = np.stack([u[inside], v[inside]], 1).astype(np.int64)
-    depth = np.asarray(frame.depth, dtype=np.float64)[uv[:, 1], uv[:, 0]]
-    valid = inside & np.isfinite(depth) & (depth > 0)
-    visible = valid & (np.abs(z - np.where(valid, depth, 0)) <= tol_abs + tol_rel * np.abs(z))
-    return visible, uv
+    return DepthView.from_frame(frame).project(points, tol_abs, tol_rel)
 
 
 def scan_position(scan: Scan, frame_index: int) -> int | None:

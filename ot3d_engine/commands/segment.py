@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
+from pathlib import Path
 
 from ..config import BackendConfig, PipelineConfig
+from ..errors import ScanError
 from ..io import load_scan
 from ..output.scene_io import write_scene
 from ..pipeline import run_pipeline
@@ -60,10 +61,6 @@ def run(args) -> int:
     scan = load_scan(args.scan, layout=args.layout, stride=cfg.scan.stride, max_frames=cfg.scan.max_frames,
                      depth_min=cfg.scan.depth_min, depth_max=cfg.scan.depth_max)
     if args.mesh:
-        from pathlib import Path
-
-        from ..errors import ScanError
-
         scan.mesh_path = Path(args.mesh)
         if not scan.mesh_path.is_file():
             raise ScanError(scan.mesh_path, "mesh file not found")

@@ -26,11 +26,11 @@ class FrameCloud:
     counts: np.ndarray  # pixels per voxel
 
 
-def label_image(masks: list[Mask2D], shape: tuple[int, int], stride: int = 1) -> np.ndarray:
+def label_image(masks: list[Mask2D], stride: int = 1) -> np.ndarray:
     """Overlapping masks resolved: larger masks painted first, so smaller ones stay on top.
     Built directly at the sampling stride (painting full-resolution masks is the slow part)."""
     small = [m.mask[::stride, ::stride] for m in masks]
-    lab = np.zeros(small[0].shape if small else shape, dtype=np.int32)
+    lab = np.zeros(small[0].shape, dtype=np.int32)
     areas = [np.count_nonzero(m) for m in small]
     for i in sorted(range(len(masks)), key=lambda i: -areas[i]):  # per mask, not per pixel
         lab[small[i]] = i + 1
@@ -48,8 +48,7 @@ class Lifter:
         d = np.asarray(frame.depth[::s, ::s], dtype=np.float32)
         valid = d > 0  # NaN compares False: invalid either way
         d = np.where(valid, d, np.float32(0))
-        depth_shape = frame.depth.shape
-        labels = label_image(masks, depth_shape, s) if masks else np.zeros(d.shape, np.int32)
+        labels = label_image(masks, s) if masks else np.zeros(d.shape, np.int32)
         pix_counts = np.bincount(labels[valid].ravel(), minlength=len(masks) + 1)
         # interior: drop pixels near a mask boundary or a depth edge (mixed-depth bleed)
         interior = valid & ~depth_edges(d, cfg.depth_edge_threshold)
@@ -118,7 +117,6 @@ class Lifter:
             mask = masks[i]
             out.append(Observation(
                 frame_index=frame.index, mask_index=i,
-                points=None,  # the tracker works on voxels; centres on demand
                 voxels=gkeys[a:b],  # local order == global order within one mask: already sorted
                 feature=np.asarray(feat, dtype=np.float32),
                 pixel_count=int(pix_counts[i]) * self.cfg.pixel_stride ** 2,

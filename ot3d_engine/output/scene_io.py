@@ -48,7 +48,10 @@ def instance_record(inst: Instance) -> dict:
 
 
 def write_scene(result: SceneResult, out_dir: str | Path, *, scan_path: str | Path | None = None,
-                config: dict | None = None, preview: bool = True) -> Path:
+                config: dict | None = None, preview: bool = True,
+                vertex_attributes: dict[str, np.ndarray] | None = None) -> Path:
+    """Write the scene folder; `vertex_attributes` adds per-point arrays to scene.ply
+    (the add-on's export adds `label_id`)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     marker = out / "instances.json"
@@ -63,6 +66,7 @@ def write_scene(result: SceneResult, out_dir: str | Path, *, scan_path: str | Pa
         "x": pts[:, 0], "y": pts[:, 1], "z": pts[:, 2],
         "red": cols[:, 0], "green": cols[:, 1], "blue": cols[:, 2],
         "instance_id": ids,
+        **(vertex_attributes or {}),
     })
     if result.mesh is not None and result.mesh_instance_ids is not None:
         from ..io.mesh import write_mesh

@@ -110,7 +110,7 @@ def _union(a: Candidate, b: Candidate) -> Candidate:
     ratio[np.searchsorted(keys, a.keys)] = a.ratio
     rb = np.zeros(len(keys))
     rb[np.searchsorted(keys, b.keys)] = b.ratio
-    a.track.absorb(b.track, max(len(a.track.views), 5))
+    a.track.absorb(b.track)
     return Candidate(a.track, keys, np.maximum(ratio, rb))
 
 

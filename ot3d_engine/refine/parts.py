@@ -26,10 +26,8 @@ def contact_counts(key_sets: list[np.ndarray]) -> np.ndarray:
     deltas = (_OFFSETS[:, 0] << (2 * vx.BITS)) + (_OFFSETS[:, 1] << vx.BITS) + _OFFSETS[:, 2]
     voxel_idx, other = [], []
     for d in deltas:  # 26 vectorised lookups
-        q = keys + d
-        idx = np.searchsorted(skeys, q)
-        idx[idx == len(skeys)] = 0
-        hit = (skeys[idx] == q) & (sowner[idx] != owner)
+        found, idx = vx.lookup(skeys, keys + d)
+        hit = found & (sowner[idx] != owner)
         voxel_idx.append(np.nonzero(hit)[0])
         other.append(sowner[idx[hit]])
     v = np.concatenate(voxel_idx)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
+from ..lift import voxels as vx
 from .camera import intrinsics, orbit_path
 from .classes import CLASSES, IGNORED_IDS
 from .layout import make_layout
@@ -85,12 +86,8 @@ class _VoxelUnion:
         self.voxel = voxel
         self.keys, self.points, self.inst, self.sem = [], [], [], []
 
-    def _key(self, pts: np.ndarray) -> np.ndarray:
-        q = np.floor(pts / self.voxel).astype(np.int64) + (1 << 20)
-        return (q[:, 0] << 42) | (q[:, 1] << 21) | q[:, 2]
-
     def add(self, pts: np.ndarray, inst: np.ndarray, sem: np.ndarray) -> None:
-        keys, first = np.unique(self._key(pts), return_index=True)
+        keys, first = np.unique(vx.pack(np.floor(pts / self.voxel).astype(np.int64)), return_index=True)
         self.keys.append(keys)
         self.points.append(pts[first])
         self.inst.append(inst[first])

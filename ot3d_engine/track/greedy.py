@@ -37,7 +37,7 @@ class GreedyIoUMerger:
                 self.tracks[t.id] = t
                 self._next_id += 1
             else:
-                best.add(obs, coarse, self.cfg.best_views)
+                best.add(obs, coarse)
 
     def finish(self) -> list[Track]:
         return list(self.tracks.values())

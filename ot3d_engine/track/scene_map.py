@@ -45,7 +45,5 @@ class SceneMap:
 
     def seen_count(self, keys: np.ndarray) -> np.ndarray:
         self.compact()
-        idx = np.searchsorted(self.keys, keys)
-        idx = np.clip(idx, 0, max(len(self.keys) - 1, 0))
-        ok = (len(self.keys) > 0) & (self.keys[idx] == keys)
-        return np.where(ok, self.seen[idx] if len(self.keys) else 0, 0)
+        found, idx = vx.lookup(self.keys, keys)
+        return np.where(found, self.seen[idx] if len(self.keys) else 0, 0)

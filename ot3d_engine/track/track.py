@@ -24,6 +24,7 @@ class Track:
     fine_parts: list[np.ndarray] = field(default_factory=list)  # each observation's fine voxels
     views: list[View] = field(default_factory=list)
     label_votes: dict[str, float] = field(default_factory=dict)
+    max_views: int = 5  # best views kept (by visible pixel count)
 
     @property
     def feature(self) -> np.ndarray:
@@ -34,19 +35,20 @@ class Track:
     def start(cls, track_id: int, obs: Observation, coarse: np.ndarray, max_views: int) -> "Track":
         c = vx.unpack(coarse)
         t = cls(id=track_id, coarse=coarse, lo=c.min(0), hi=c.max(0),
-                feature_sum=obs.feature.astype(np.float64).copy(), first_frame=obs.frame_index)
-        t._note(obs, max_views)
+                feature_sum=obs.feature.astype(np.float64).copy(), first_frame=obs.frame_index,
+                max_views=max_views)
+        t._note(obs)
         return t
 
-    def add(self, obs: Observation, coarse: np.ndarray, max_views: int) -> None:
+    def add(self, obs: Observation, coarse: np.ndarray) -> None:
         self.coarse = np.union1d(self.coarse, coarse)
         c = vx.unpack(coarse)
         self.lo = np.minimum(self.lo, c.min(0))
         self.hi = np.maximum(self.hi, c.max(0))
         self.feature_sum = self.feature_sum + obs.feature
-        self._note(obs, max_views)
+        self._note(obs)
 
-    def _note(self, obs: Observation, max_views: int) -> None:
+    def _note(self, obs: Observation) -> None:
         self.observations += 1
         self.score_sum += obs.score
         self.last_frame = obs.frame_index
@@ -54,11 +56,11 @@ class Track:
         if obs.label:
             self.label_votes[obs.label] = self.label_votes.get(obs.label, 0.0) + obs.score
         self.views.append(View(obs.frame_index, obs.pixel_count, obs.box))
-        if len(self.views) > max_views:
+        if len(self.views) > self.max_views:
             self.views.sort(key=lambda v: -v.pixel_count)
-            del self.views[max_views:]
+            del self.views[self.max_views:]
 
-    def absorb(self, other: "Track", max_views: int) -> None:
+    def absorb(self, other: "Track") -> None:
         """Merge another track into this one (they were the same object)."""
         self.coarse = np.union1d(self.coarse, other.coarse)
         self.lo = np.minimum(self.lo, other.lo)
@@ -71,4 +73,4 @@ class Track:
         self.fine_parts.extend(other.fine_parts)
         for k, v in other.label_votes.items():
             self.label_votes[k] = self.label_votes.get(k, 0.0) + v
-        self.views = sorted(self.views + other.views, key=lambda v: -v.pixel_count)[:max_views]
+        self.views = sorted(self.views + other.views, key=lambda v: -v.pixel_count)[:self.max_views]

@@ -66,11 +66,8 @@ class Tracker:
                             continue
                         parent = vx.pack(np.floor_divide(vx.unpack(obs.voxels), COARSE_FACTOR))
                         keep = vx.member(c, parent)
-                        obs = dataclasses.replace(
-                            obs, voxels=obs.voxels[keep],
-                            points=None if obs.points is None else obs.points[keep],
-                            colors=None if obs.colors is None else obs.colors[keep])
-                    tracks[j].add(obs, c, cfg.best_views)
+                        obs = dataclasses.replace(obs, voxels=obs.voxels[keep])
+                    tracks[j].add(obs, c)
                 else:
                     self._start(obs, coarse[i])
         if cfg.merge_every and self._frames % cfg.merge_every == 0:
@@ -88,8 +85,9 @@ class Tracker:
         contains = np.zeros((n, m))
         if m == 0:
             return spatial, contains
-        olo = np.array([vx.unpack(c).min(0) for c in coarse])
-        ohi = np.array([vx.unpack(c).max(0) for c in coarse])
+        cells = [vx.unpack(c) for c in coarse]
+        olo = np.array([c.min(0) for c in cells])
+        ohi = np.array([c.max(0) for c in cells])
         tlo = np.array([t.lo for t in tracks])
         thi = np.array([t.hi for t in tracks])
         cand = np.all((olo[:, None] <= thi[None] + 1) & (ohi[:, None] + 1 >= tlo[None]), axis=2)
@@ -156,7 +154,7 @@ class Tracker:
                 overlap = inter / max(1, min(len(ta.coarse), len(tb.coarse)))
                 sim = float(feats[a] @ feats[b]) if feats.shape[1] else 0.0
                 if overlap >= cfg.merge_overlap_strict or (overlap >= cfg.merge_overlap and sim >= cfg.merge_feature):
-                    ta.absorb(tb, cfg.best_views)
+                    ta.absorb(tb)
                     del self.tracks[tb.id]
                     gone.add(tb.id)
                     merged += 1

@@ -24,6 +24,12 @@ class DepthView:
 
     def visible(self, points: np.ndarray, tolerance: float) -> np.ndarray:
         """True where a point projects onto valid depth within `tolerance` (+2% of range)."""
+        return self.project(points, tolerance)[0]
+
+    def project(self, points: np.ndarray, tolerance: float, relative: float = 0.02
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """(visible N bool, uv N x 2 int pixel): in front, inside the image, and within
+        tolerance + relative * z of the measured depth (farther = occluded)."""
         R, t = self.pose[:3, :3], self.pose[:3, 3]
         pc = (np.asarray(points, np.float64) - t) @ R
         z = pc[:, 2]
@@ -35,5 +41,7 @@ class DepthView:
         out = np.zeros(len(points), dtype=bool)
         idx = np.nonzero(inside)[0]
         d = self.depth[v[idx], u[idx]]
-        out[idx] = (d > 0) & (np.abs(d - z[idx]) <= tolerance + 0.02 * z[idx])
-        return out
+        out[idx] = (d > 0) & (np.abs(d - z[idx]) <= tolerance + relative * z[idx])
+        uv = np.zeros((len(points), 2), dtype=np.int64)
+        uv[idx, 0], uv[idx, 1] = u[idx], v[idx]
+        return out, uv

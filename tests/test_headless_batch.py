@@ -237,3 +237,16 @@ def test_ray_local_gives_the_same_instance_counts(local_batch, scans, tmp_path):
         assert via_ray[name]["instances"] == local[name]["instances"]
         assert check_done(out / name, name) is None
     assert [e["event"] for e in run_log(out)].count("submit") == 5
+
+
+def test_superpoint_refinement_runs_headless_on_the_scan_mesh(scans, tmp_path):
+    """`--superpoints` reaches the engine through the add-on's segment path: the scan's own
+    scene_mesh.ply is segmented and the exported labels still cover the instances."""
+    out = tmp_path / "out"
+    proc = run_headless([str(scans["room-a"]), "--out", str(out), "--superpoints"], tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads((out / "room-a" / "report.json").read_text())
+    assert report["status"] == "ok"
+    assert "superpoints" in report["details"]["engine_timings_s"]
+    assert report["details"]["engine_config"]["refine"]["superpoints"] is True
+    assert check_done(out / "room-a", "room-a") is None

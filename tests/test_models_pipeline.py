@@ -24,16 +24,20 @@ def scan(tmp_path_factory):
 
 
 def _segmenter(kind: str) -> BackendConfig:
+    """`detector` or `detector+sam2`; "sam-auto" for the class-agnostic mode."""
     if kind == "sam-auto":
         return BackendConfig("sam-auto", {"sam": tiny("sam"), "points_per_side": 6, "pred_iou_threshold": 0.0,
                                           "stability_threshold": 0.0, "min_mask_pixels": 20})
-    return BackendConfig("grounded", {"detector": tiny(kind), "sam": tiny("sam"), "vocabulary": VOCAB,
+    detector, _, sam = kind.partition("+")
+    return BackendConfig("grounded", {"detector": tiny(detector), "sam": tiny(sam or "sam"), "vocabulary": VOCAB,
                                       "box_threshold": 0.0, "min_mask_pixels": 20})
 
 
 FEATURES = {"dino": lambda: BackendConfig("dino", {"model": tiny("dinov2"), "short_side": 56}),
             "embedded": lambda: BackendConfig("embedded")}
 CLASSIFIERS = {"mllm": lambda: BackendConfig("mllm", {"model": tiny("idefics3"), "crop_size": 64,
+                                                       "max_new_tokens": 6}),
+               "qwen": lambda: BackendConfig("mllm", {"model": tiny("qwen2_5_vl"), "crop_size": 56,
                                                        "max_new_tokens": 6}),
                "clip": lambda: BackendConfig("clip", {"model": tiny("clip")}),
                "embedded": lambda: BackendConfig("embedded")}
@@ -44,10 +48,13 @@ CLASSIFIERS = {"mllm": lambda: BackendConfig("mllm", {"model": tiny("idefics3"),
     ("owlv2", "embedded", "mllm"),
     ("grounding-dino", "dino", "embedded"),
     ("sam-auto", "dino", "clip"),
+    ("grounding-dino+sam2", "dino", "qwen"),  # the paper's models; they need torchvision
 ])
 def test_pipeline_with_neural_backends(scan, segmenter, features, classifier):
     if "embedded" in (features, classifier):
         pytest.importorskip("efficientnet_lite_pytorch")
+    if "sam2" in segmenter or classifier == "qwen":
+        pytest.importorskip("torchvision", reason="SAM2 and Qwen2.5-VL processors need torchvision")
     from ot3d_engine.pipeline import run_pipeline
 
     cfg = PipelineConfig(segmenter=_segmenter(segmenter), features=FEATURES[features](),
@@ -67,7 +74,7 @@ def test_pipeline_with_neural_backends(scan, segmenter, features, classifier):
     for lab in labelled:
         assert set(lab.views) <= {scan.frame(i).index for i in range(len(scan))}
         assert 0.0 <= lab.confidence <= 1.0
-        if classifier != "mllm":  # clip and the fallback tier always answer from the vocabulary
+        if classifier not in ("mllm", "qwen"):  # clip and the fallback tier always answer from the vocabulary
             assert lab.label in VOCAB or (not lab.views and lab.label == "object")
     assert all(lab.tier == ("fallback" if classifier == "embedded" else "model") for lab in labelled)
     apply_labels(result.instances, labelled)

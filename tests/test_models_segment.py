@@ -18,6 +18,14 @@ from ot3d_engine.segment2d.sam_prompt import SamPrompter
 VOCAB = ["chair", "table", "office chair", "trash can"]
 
 
+def tiny_sam(family: str) -> str:
+    """SAM2's image processor is torchvision-backed: without torchvision its tests skip (the
+    loading error for that case is tested below)."""
+    if family == "sam2":
+        pytest.importorskip("torchvision", reason="SAM2's image processor needs torchvision")
+    return tiny(family)
+
+
 @pytest.fixture(scope="module")
 def frame():
     return box_scan().frame(0)
@@ -46,9 +54,9 @@ def test_nms_and_box_helpers():
     assert xs.min() == 1 and xs.max() == 4 and ys.min() == 1 and ys.max() == 4  # grown by 1 px
 
 
-@pytest.mark.parametrize("detector", ["grounding-dino", "owlv2"])
-def test_grounded_segmenter_masks_boxes_labels(detector, frame):
-    seg = build("segmenter", "grounded", detector=tiny(detector), sam=tiny("sam"), vocabulary=VOCAB,
+@pytest.mark.parametrize("detector,sam", [("grounding-dino", "sam"), ("owlv2", "sam"), ("owlv2", "sam2")])
+def test_grounded_segmenter_masks_boxes_labels(detector, sam, frame):
+    seg = build("segmenter", "grounded", detector=tiny(detector), sam=tiny_sam(sam), vocabulary=VOCAB,
                 box_threshold=0.0, nms_iou=0.5, max_detections=12, min_mask_pixels=1, box_margin=0.05)
     assert isinstance(seg, Segmenter)
     masks = seg.segment(frame)
@@ -84,16 +92,30 @@ def test_grounding_dino_splits_a_long_vocabulary_into_prompts_that_fit():
             assert tok.decode([ids[i] for i in span]).replace(" ", "") == name.replace(" ", "")
 
 
-def test_sam_automatic_mode_is_class_agnostic(frame):
-    seg = build("segmenter", "sam-auto", sam=tiny("sam"), points_per_side=4, pred_iou_threshold=0.0,
+@pytest.mark.parametrize("sam", ["sam", "sam2"])
+def test_sam_automatic_mode_is_class_agnostic(sam, frame):
+    seg = build("segmenter", "sam-auto", sam=tiny_sam(sam), points_per_side=4, pred_iou_threshold=0.0,
                 stability_threshold=0.0, min_mask_pixels=1, nms_iou=0.7)
     masks = seg.segment(frame)
     assert len(masks) >= 1
     for m in masks:
         assert m.label is None and m.mask.shape == (frame.height, frame.width)
         np.testing.assert_array_equal(m.box, masks_to_boxes(m.mask[None])[0])
-    strict = build("segmenter", "sam-auto", sam=tiny("sam"), points_per_side=4, pred_iou_threshold=2.0)
+    strict = build("segmenter", "sam-auto", sam=tiny_sam(sam), points_per_side=4, pred_iou_threshold=2.0)
     assert strict.segment(frame) == []  # nothing clears an impossible IoU bar
+
+
+def test_sam2_without_torchvision_says_what_is_missing():
+    try:
+        import torchvision  # noqa: F401
+    except Exception:
+        pass
+    else:
+        pytest.skip("torchvision is installed: SAM2 runs in the tests above")
+    from ot3d_engine.errors import ModelUnavailableError
+
+    with pytest.raises(ModelUnavailableError, match="torchvision"):
+        build("segmenter", "sam-auto", sam=tiny("sam2"))
 
 
 class _OomAbove:

@@ -8,6 +8,7 @@ anything.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Callable
 
@@ -107,6 +108,39 @@ def build_sam(out: Path) -> Path:
     model = SamModel(cfg)
     proc = SamProcessor(SamImageProcessor(size={"longest_edge": 64}, pad_size={"height": 64, "width": 64},
                                           mask_size={"longest_edge": 16}, mask_pad_size={"height": 16, "width": 16}))
+    return _save(model, proc, out)
+
+
+def build_sam2(out: Path) -> Path:
+    """SAM2 (Hiera backbone + FPN), tiny. Its image processor is torchvision-backed: without
+    torchvision only the model and the processor's config are saved (and loading says why it fails)."""
+    from transformers import Sam2Config, Sam2ImageProcessor, Sam2Model, Sam2Processor
+
+    _seed()
+    dims = [8, 16, 32, 64]
+    cfg = Sam2Config(
+        vision_config={
+            "backbone_config": {"model_type": "sam2_hiera_det_model", "hidden_size": dims[0], "image_size": [64, 64],
+                                "blocks_per_stage": [1, 1, 2, 1], "embed_dim_per_stage": dims, "num_attention_heads_per_stage": [1, 1, 2, 2],
+                                "window_size_per_stage": [4, 4, 4, 2], "global_attention_blocks": [3],
+                                "window_positional_embedding_background_size": [4, 4]},
+            "backbone_channel_list": dims[::-1], "backbone_feature_sizes": [[16, 16], [8, 8], [4, 4]],
+            "fpn_hidden_size": 32},
+        prompt_encoder_config={"hidden_size": 32, "image_size": 64, "patch_size": 16, "mask_input_channels": 4},
+        mask_decoder_config={"hidden_size": 32, "mlp_dim": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+                             "iou_head_hidden_dim": 16},
+    )
+    model = Sam2Model(cfg)
+    sizes = {"size": {"height": 64, "width": 64}, "mask_size": {"height": 16, "width": 16}}
+    try:
+        proc = Sam2Processor(Sam2ImageProcessor(**sizes))
+    except ImportError:  # no torchvision: write the processor config a real checkpoint carries
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "preprocessor_config.json").write_text(json.dumps(
+            {"image_processor_type": "Sam2ImageProcessorFast", "processor_class": "Sam2Processor", **sizes}))
+        model.save_pretrained(out)
+        return out
     return _save(model, proc, out)
 
 
@@ -246,6 +280,7 @@ BUILDERS: dict[str, Callable[[Path], Path]] = {
     "grounding-dino": build_grounding_dino,
     "owlv2": build_owlv2,
     "sam": build_sam,
+    "sam2": build_sam2,
     "dinov2": build_dinov2,
     "clip": build_clip,
     "idefics3": build_idefics3,

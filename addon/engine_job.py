@@ -6,6 +6,8 @@ engine behind, and the process is reaped before the outcome is reported.
 
 from __future__ import annotations
 
+import re
+import shutil
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -43,6 +45,25 @@ class JobOutcome:
         return text
 
 
+# Only folders named like a job id are ever deleted: a jobs folder the user chose may hold
+# other things.
+_JOB_FOLDER = re.compile(r"^[a-z_]+-\d{8}-\d{6}-[0-9a-f]{6}$")
+
+
+def prune_job_folders(root: str | Path, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` finished job folders under `root`; returns the deleted."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    running = {job.job_dir.resolve() for job in ACTIVE.values()}
+    jobs = [d for d in root.iterdir() if d.is_dir() and _JOB_FOLDER.match(d.name) and d.resolve() not in running]
+    jobs.sort(key=lambda d: (d.stat().st_mtime, d.name), reverse=True)
+    doomed = jobs[max(keep, 0):]
+    for d in doomed:
+        shutil.rmtree(d, ignore_errors=True)
+    return doomed
+
+
 class EngineJob:
     def __init__(self, python: str, job: str, params: dict, jobs_root: str | Path, *,
                  engine_path=None, on_progress=None, on_log=None, extra_env: dict | None = None):
@@ -74,6 +95,11 @@ class EngineJob:
     @property
     def done(self) -> bool:
         return self.outcome is not None
+
+    def discard(self) -> None:
+        """Remove the job's folder once its result has been read (scratch jobs)."""
+        if self.done:
+            shutil.rmtree(self.job_dir, ignore_errors=True)
 
     def cancel(self) -> None:
         if self.done or self._cancel_sent_at is not None:

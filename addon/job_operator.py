@@ -17,9 +17,14 @@ from . import engine_job, preferences
 
 
 class EngineJobOperator:
-    """Mix-in: subclasses set `job_name` and implement `job_params` and `apply_result`."""
+    """Mix-in: subclasses set `job_name` and implement `job_params` and `apply_result`.
+
+    `keeps_job_folder`: whether the engine's output stays on disk after it was applied (the
+    segmentation, for its scene.ply/preview; the newest few are kept, see preferences) or is
+    scratch that goes as soon as the result is in Blender (imported clouds, query inputs)."""
 
     job_name = ""
+    keeps_job_folder = False
     _job = None
     _timer = None
 
@@ -39,7 +44,9 @@ class EngineJobOperator:
             return None
         try:
             python = preferences.engine_python(context)
-            job = engine_job.EngineJob(python, self.job_name, {}, preferences.jobs_root(context),
+            root = preferences.jobs_root(context)
+            engine_job.prune_job_folders(root, preferences.keep_jobs(context))
+            job = engine_job.EngineJob(python, self.job_name, {}, root,
                                        engine_path=preferences.engine_source(context))
             job.params = self.job_params(context, job.job_dir)
         except (FileNotFoundError, ValueError, LookupError, OSError) as exc:
@@ -53,7 +60,8 @@ class EngineJobOperator:
         job = self._start(context)
         if job is None:
             return {"CANCELLED"}
-        return self._finish(context, job.wait())
+        job.wait()
+        return self._finish(context, job)
 
     def invoke(self, context, event):
         if bpy.app.background or context.window is None:
@@ -66,7 +74,7 @@ class EngineJobOperator:
         if job is None:
             return {"CANCELLED"}
         if job.done:
-            return self._finish(context, job.outcome)
+            return self._finish(context, job)
         self._job = job
         wm = context.window_manager
         self._timer = wm.event_timer_add(0.1, window=context.window)
@@ -92,7 +100,7 @@ class EngineJobOperator:
         if outcome is None:
             return {"RUNNING_MODAL"}
         self._cleanup(context)
-        return self._finish(context, outcome)
+        return self._finish(context, job)
 
     def cancel(self, context):  # Blender calls this when the modal is aborted (file load, quit)
         if self._job is not None:
@@ -109,7 +117,14 @@ class EngineJobOperator:
         if context.workspace is not None:
             context.workspace.status_text_set(None)
 
-    def _finish(self, context, outcome: engine_job.JobOutcome):
+    def _finish(self, context, job: engine_job.EngineJob):
+        try:
+            return self._apply(context, job.outcome)
+        finally:
+            if not (self.keeps_job_folder and job.outcome.ok):
+                job.discard()
+
+    def _apply(self, context, outcome: engine_job.JobOutcome):
         settings = context.scene.ot3d
         settings.running = False
         settings.progress = 1.0 if outcome.ok else settings.progress

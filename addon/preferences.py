@@ -8,11 +8,12 @@ import threading
 from pathlib import Path
 
 import bpy
-from bpy.props import BoolProperty, StringProperty
+from bpy.props import BoolProperty, IntProperty, StringProperty
 
 from . import setup_env
 
 ENV_PYTHON = "OT3D_ENGINE_PYTHON"  # overrides for headless use and CI
+DEFAULT_KEEP_JOBS = 5
 
 
 def _package() -> str:
@@ -68,6 +69,11 @@ def jobs_root(context=None) -> Path:
     return root
 
 
+def keep_jobs(context=None) -> int:
+    prefs = get_prefs(context)
+    return DEFAULT_KEEP_JOBS if prefs is None else int(prefs.keep_jobs)
+
+
 class OT3D_AddonPreferences(bpy.types.AddonPreferences):
     bl_idname = __package__
 
@@ -80,6 +86,10 @@ class OT3D_AddonPreferences(bpy.types.AddonPreferences):
         description="Folder containing ot3d_engine/ to run instead of the copy bundled with the extension")
     jobs_folder: StringProperty(name="Jobs folder", subtype="DIR_PATH",
                                 description="Where engine jobs write their results. Empty = extension user folder")
+    keep_jobs: IntProperty(
+        name="Keep segmentations", default=DEFAULT_KEEP_JOBS, min=1, max=1000,
+        description="How many of the newest segmentation job folders (scene.ply, preview.png) stay on "
+                    "disk; older ones are deleted when a new job starts. Scratch jobs are always removed")
     torch_index_url: StringProperty(
         name="Torch index URL", default="",
         description="Optional pip --index-url for torch (e.g. a CPU-only wheel index)")
@@ -90,6 +100,7 @@ class OT3D_AddonPreferences(bpy.types.AddonPreferences):
         layout.prop(self, "engine_python")
         layout.prop(self, "engine_source")
         layout.prop(self, "jobs_folder")
+        layout.prop(self, "keep_jobs")
         box = layout.box()
         box.label(text=f"Environment folder: {default_env_dir()}")
         box.prop(self, "torch_index_url")

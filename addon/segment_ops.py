@@ -37,6 +37,7 @@ class OT3D_OT_segment(EngineJobOperator, bpy.types.Operator):
     bl_label = "Segment Scan"
     bl_options = {"REGISTER", "UNDO"}
     job_name = "segment"
+    keeps_job_folder = True
 
     def job_params(self, context, job_dir: Path) -> dict:
         return segment_params(context.scene.ot3d)

@@ -79,7 +79,8 @@ def segmented_scene_dir() -> Path:
     ext, scene = fresh_scene()
     scene.ot3d.scan_path = str(synth_scan())
     assert bpy.ops.ot3d.segment() == {"FINISHED"}
-    return Path(scene.ot3d.scene_object["source"])
+    # a copy: the add-on prunes old job folders as later tests start jobs
+    return Path(shutil.copytree(scene.ot3d.scene_object["source"], _TMP / "segmented-scene"))
 
 
 def load_engine_scene(scene_dir: Path):

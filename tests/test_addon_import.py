@@ -31,11 +31,26 @@ def import_scan(ext, path: Path, **props):
     return scan_obj, jobs[-1], new
 
 
+def engine_cloud(params: dict) -> dict:
+    """The scan_cloud job run in this process with the same parameters (the add-on deleted its
+    job folder once the cloud was in Blender)."""
+    import tempfile
+    import threading
+
+    from ot3d_engine.jobs import scan_cloud_job
+    from ot3d_engine.worker import JobContext
+
+    with tempfile.TemporaryDirectory() as tmp:
+        files, _ = scan_cloud_job(params, JobContext("test", Path(tmp), lambda msg: None, threading.Event()))
+        with np.load(files["cloud"]) as z:
+            return {k: z[k] for k in z.files}
+
+
 def check_cloud(scan_obj, job) -> dict:
     """The object holds exactly the engine's cloud (points and sRGB colours)."""
     assert job.outcome.ok and job.engine.returncode == 0
-    with np.load(job.outcome.files["cloud"]) as z:
-        cloud = {k: z[k] for k in z.files}
+    assert not job.job_dir.exists(), "an import job's folder is scratch, removed once applied"
+    cloud = engine_cloud(job.params)
     np.testing.assert_allclose(positions(scan_obj), cloud["points"], atol=1e-6)
     col = np.empty(len(scan_obj.data.vertices) * 4, np.float32)
     scan_obj.data.color_attributes["Col"].data.foreach_get("color", col)

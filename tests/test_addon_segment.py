@@ -118,6 +118,37 @@ def test_segment_with_superpoint_refinement_uses_the_scan_mesh(ext_scene):
     assert np.count_nonzero(ids) > 0.1 * len(ids)
 
 
+def test_job_folders_keep_the_newest_segmentations_and_drop_scratch(ext_scene):
+    ext, scene = ext_scene
+    prefs = bpy.context.preferences.addons[EXT_MODULE].preferences
+    root = ext.preferences.jobs_root()
+    for d in root.iterdir():
+        ext.engine_job.shutil.rmtree(d)
+    old = [root / f"segment-2026010{i}-120000-abcde{i}" for i in range(3)]
+    for i, d in enumerate(old):
+        d.mkdir()
+        os.utime(d, (1_700_000_000 + i, 1_700_000_000 + i))
+    mine = root / "segment-notes"  # not a job id: never touched
+    mine.mkdir()
+    s = scene.ot3d
+    s.scan_path = str(synth_scan())
+    s.frame_stride, s.max_frames = 4, 3
+    prefs.keep_jobs = 2
+    try:
+        assert bpy.ops.ot3d.segment() == {"FINISHED"}
+        assert bpy.ops.ot3d.import_scan(filepath=str(synth_scan())) == {"FINISHED"}
+        s.query_text, s.query_verify = "chair", False
+        assert bpy.ops.ot3d.query() == {"FINISHED"}
+    finally:
+        prefs.keep_jobs = ext.preferences.DEFAULT_KEEP_JOBS
+    source = Path(s.scene_object["source"])  # JOB/scene
+    job = source.parent
+    assert job.parent == root and (source / "instances.json").is_file()
+    # pruned to 2 before the segment job started (old[1], old[2]), then each later job
+    # prunes again to 2 (the new segmentation and old[2]); import and query leave nothing
+    assert sorted(d.name for d in root.iterdir()) == sorted([job.name, old[2].name, mine.name])
+
+
 def test_cancel_mid_run_stops_the_engine_and_changes_nothing(ext_scene):
     ext, scene = ext_scene
     scene.ot3d.scan_path = str(synth_scan())

@@ -48,12 +48,15 @@ class TrackConfig:
     min_overlap: float = 0.15  # spatial gate: below this no match whatever the features
     merge_every: int = 10  # frames between track-merging passes
     merge_overlap: float = 0.5  # containment needed to merge two tracks
-    merge_feature: float = 0.6  # feature cosine needed to merge (with overlap)
+    merge_feature: float = 0.6  # calibrated feature similarity needed to merge (with overlap)
     merge_overlap_strict: float = 0.8  # containment that merges whatever the features
     absorb_overlap: float = 0.6  # an unmatched mask this much inside a track joins it
     min_visible: int = 20  # coarse voxels of a track that must be visible to use visible-part overlap
     visible_min_fraction: float = 0.25  # ... and at least this share of the mask's size
     best_views: int = 5  # views kept per track (by visible pixel count)
+    # zero point of feature similarity: this percentile of the cosines between different masks
+    # of one frame (None = raw cosines). Makes thresholds hold for any feature backend.
+    feature_null_percentile: float | None = 75.0
 
 
 @dataclass
@@ -63,13 +66,13 @@ class RefineConfig:
     min_points: int = 30  # instances with fewer output voxels are dropped (~100 points at 2 cm)
     min_observations: int = 1
     min_track_ratio: float = 0.34  # observations / frames it was visible in: below = fragment
-    part_merge_feature: float | None = 0.9  # join adjacent instances this alike (None = off)
+    part_merge_feature: float | None = 0.8  # join adjacent instances this alike, calibrated (None = off)
     part_min_contact: int = 8  # voxels along the joint
-    visibility_stride: int = 4
+    visibility_stride: int = 4  # depth subsampling kept per frame for the visibility test
     superpoints: bool = False  # snap instances to superpoints of the scan's mesh (needs a mesh)
     superpoint_k: float = 0.01  # Felzenszwalb-Huttenlocher threshold (ScanNet segmentator's kThresh)
     superpoint_min_verts: int = 20  # smallest superpoint (segMinVerts)
-    superpoint_coverage: float = 0.4  # share of a superpoint instances must cover to claim it  # depth subsampling kept per frame for the visibility test
+    superpoint_coverage: float = 0.4  # share of a superpoint instances must cover to claim it
 
 
 @dataclass

@@ -109,13 +109,14 @@ def run_pipeline(scan: Scan, config: PipelineConfig | None = None, *, progress: 
     progress("refine", 0.0, f"refining {len(tracks)} tracks")
     with timer("refine"):
         scene.compact()
-        owner, kept = refine_tracks(tracks, scene, config.refine, views, config.lift.voxel_size)
+        owner, kept = refine_tracks(tracks, scene, config.refine, views, config.lift.voxel_size,
+                                    similarity=tracker.similarity)
         result = assemble(scene, owner, kept, config.lift.voxel_size)
     result.timings = dict(timer.total)
     result.meta["cpu_seconds"] = {k: round(v, 4) for k, v in timer.cpu.items()}
     result.meta.update({"frames": n, "masks": masks_total, "tracks": len(tracks),
                         "segmenter": config.segmenter.name, "features": config.features.name,
-                        "camera": camera})
+                        "feature_null_similarity": round(tracker.similarity.zero, 4), "camera": camera})
     progress("refine", 1.0, f"{len(result.instances)} instances")
     if config.refine.superpoints:
         progress("superpoints", 0.0, "segmenting the mesh into superpoints")

@@ -45,6 +45,8 @@ def test_geometric_pipeline_finds_objects_and_reports_stages(room):
     assert {"segment2d", "lift", "track", "refine"} <= set(result.timings)
     fractions = [f for s, f in seen if s == "track"]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    # the feature similarity's zero point was learned from the scan's own masks
+    assert 0.0 < result.meta["feature_null_similarity"] < 0.99
     # every instance id in the cloud is described, and vice versa
     assert set(np.unique(result.instance_ids[result.instance_ids > 0])) == {i.id for i in result.instances}
 

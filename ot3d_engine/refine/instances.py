@@ -30,13 +30,14 @@ class Candidate:
 
 
 def refine_tracks(tracks: list[Track], scene: SceneMap, cfg: RefineConfig, views: list | None = None,
-                  voxel_size: float = 0.03) -> tuple[np.ndarray, list[tuple[Track, float]]]:
+                  voxel_size: float = 0.03, similarity=None) -> tuple[np.ndarray, list[tuple[Track, float]]]:
     """Returns per-map-voxel instance index (0 = none, k = k-th returned track) and the
     kept tracks with their confidence.
 
     A fragment is a track observed in few of the frames in which it was visible (a piece of
     an object tracked elsewhere): observations / visible frames below `min_track_ratio` drops
-    it. An object that only one frame saw (occluded or out of view elsewhere) stays."""
+    it. An object that only one frame saw (occluded or out of view elsewhere) stays.
+    `similarity` maps feature cosines to the tracker's calibrated scale (None: raw cosines)."""
     cands = []
     rng = np.random.default_rng(0)
     for t in tracks:
@@ -56,7 +57,7 @@ def refine_tracks(tracks: list[Track], scene: SceneMap, cfg: RefineConfig, views
             cands.append(Candidate(t, keys[keep], ratio[keep]))
     cands = _merge_duplicates(cands, cfg.nms_overlap)
     if cfg.part_merge_feature is not None and len(cands) > 1:
-        cands = _join_parts(cands, cfg)
+        cands = _join_parts(cands, cfg, similarity)
     owner = _exclusive_owner(cands, scene.keys)
     sizes = np.bincount(owner, minlength=len(cands) + 1)
     kept, remap = [], np.zeros(len(cands) + 1, dtype=np.int32)
@@ -90,9 +91,12 @@ def _merge_duplicates(cands: list[Candidate], threshold: float) -> list[Candidat
     return [c for c, ok in zip(cands, alive) if ok]
 
 
-def _join_parts(cands: list[Candidate], cfg: RefineConfig) -> list[Candidate]:
+def _join_parts(cands: list[Candidate], cfg: RefineConfig, similarity=None) -> list[Candidate]:
     feats = np.stack([c.track.feature for c in cands]).astype(np.float64)
-    groups = merge_parts([c.keys for c in cands], feats, cfg.part_merge_feature, cfg.part_min_contact)
+    sim = feats @ feats.T
+    if similarity is not None:
+        sim = similarity(sim)
+    groups = merge_parts([c.keys for c in cands], sim, cfg.part_merge_feature, cfg.part_min_contact)
     out = []
     for g in np.unique(groups):
         members = [cands[k] for k in np.nonzero(groups == g)[0]]

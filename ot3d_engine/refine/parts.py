@@ -38,9 +38,10 @@ def contact_counts(key_sets: list[np.ndarray]) -> np.ndarray:
     return np.bincount(i_of * n + j_of, minlength=n * n).reshape(n, n)
 
 
-def merge_parts(key_sets: list[np.ndarray], features: np.ndarray, min_feature: float,
+def merge_parts(key_sets: list[np.ndarray], similarity: np.ndarray, min_feature: float,
                 min_contact: int = 8, max_fraction: float = 0.25) -> np.ndarray:
-    """Component label per instance after joining parts; equal labels = one object."""
+    """Component label per instance after joining parts; equal labels = one object.
+    similarity: n x n feature similarity of the instances."""
     n = len(key_sets)
     if n < 2:
         return np.arange(n)
@@ -48,8 +49,7 @@ def merge_parts(key_sets: list[np.ndarray], features: np.ndarray, min_feature: f
     structural = sizes > max_fraction * sizes.sum()  # floors, walls: never a part
     contact = contact_counts(key_sets)
     contact = np.minimum(contact, contact.T)
-    sim = features @ features.T
-    ok = (contact >= min_contact) & (sim >= min_feature)
+    ok = (contact >= min_contact) & (similarity >= min_feature)
     ok &= ~structural[:, None] & ~structural[None, :]
     np.fill_diagonal(ok, False)
     r, c = np.nonzero(np.triu(ok))

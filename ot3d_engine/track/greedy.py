@@ -10,6 +10,7 @@ from ..config import TrackConfig
 from ..lift import voxels as vx
 from ..registry import register
 from ..types import Observation
+from .similarity import SimilarityCalibration
 from .track import Track
 from .tracker import COARSE_FACTOR
 
@@ -20,9 +21,12 @@ class GreedyIoUMerger:
         self.cfg = config
         self.iou_threshold = iou_threshold
         self.tracks: dict[int, Track] = {}
+        self.similarity = SimilarityCalibration(config.feature_null_percentile)  # for refinement only
         self._next_id = 1
 
     def step(self, observations: list[Observation], view=None) -> None:
+        if observations:
+            self.similarity.observe(np.stack([o.feature for o in observations]))
         for obs in observations:
             coarse = vx.coarsen(obs.voxels, COARSE_FACTOR)
             best, best_iou = None, self.iou_threshold

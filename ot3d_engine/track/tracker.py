@@ -6,7 +6,8 @@ where spatial is the larger of two containments of voxel sets: how much of the m
 already explains, and how much of the track's part that *should be visible in this frame*
 (projected, depth-tested) the mask covers — the second keeps big surfaces (floors, tables)
 one track while the camera reveals new parts of them — and visual is the cosine similarity of
-mask-pooled features. Hungarian assignment under a
+mask-pooled features, calibrated so that thresholds mean the same for every feature backend
+(track.similarity). Hungarian assignment under a
 threshold gives one-to-one matches; masks left over either join a track that explains them
 almost entirely (the same object split into two masks) or start new tracks. Every few frames,
 tracks that grew into one object are merged.
@@ -23,6 +24,7 @@ from ..config import TrackConfig
 from ..lift import voxels as vx
 from ..registry import register
 from ..types import Observation
+from .similarity import SimilarityCalibration
 from .track import Track
 from .visibility import DepthView
 
@@ -36,6 +38,7 @@ class Tracker:
         self.cfg = config
         self.coarse_size = voxel_size * COARSE_FACTOR
         self.tracks: dict[int, Track] = {}
+        self.similarity = SimilarityCalibration(config.feature_null_percentile)
         self._next_id = 1
         self._frames = 0
 
@@ -44,11 +47,12 @@ class Tracker:
         cfg = self.cfg
         self._frames += 1
         if observations:
+            self.similarity.observe(np.stack([o.feature for o in observations]))
             coarse = [vx.coarsen(o.voxels, COARSE_FACTOR) for o in observations]
             tracks = list(self.tracks.values())
             spatial, contains_track = self._spatial(coarse, tracks, view)
-            visual = self._visual(observations, tracks)
-            fused = cfg.spatial_weight * spatial + cfg.feature_weight * np.clip(visual, 0, 1)
+            visual = self.similarity(self._visual(observations, tracks))
+            fused = cfg.spatial_weight * spatial + cfg.feature_weight * visual
             fused[spatial < cfg.min_overlap] = 0
             matched = np.full(len(observations), -1)
             if tracks:
@@ -152,7 +156,7 @@ class Tracker:
                     continue
                 inter = vx.count_in(ta.coarse, tb.coarse)
                 overlap = inter / max(1, min(len(ta.coarse), len(tb.coarse)))
-                sim = float(feats[a] @ feats[b]) if feats.shape[1] else 0.0
+                sim = float(self.similarity(feats[a] @ feats[b])) if feats.shape[1] else 0.0
                 if overlap >= cfg.merge_overlap_strict or (overlap >= cfg.merge_overlap and sim >= cfg.merge_feature):
                     ta.absorb(tb)
                     del self.tracks[tb.id]

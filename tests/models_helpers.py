@@ -46,24 +46,30 @@ CAMERAS = [
 ]
 
 
+def first_hits(o: np.ndarray, d: np.ndarray, t_min: float) -> tuple[np.ndarray, np.ndarray]:
+    """Ray parameter and box id of the first box each ray o + t*d hits beyond t_min (slab
+    method); inf and -1 where it hits none."""
+    first = np.full(len(d), np.inf)
+    owner = np.full(len(d), -1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for i, (lo, hi, _) in BOXES.items():
+            t1, t2 = (np.asarray(lo) - o) / d, (np.asarray(hi) - o) / d
+            tn = np.nanmax(np.minimum(t1, t2), 1)
+            tf = np.nanmin(np.maximum(t1, t2), 1)
+            hit = (tn <= tf) & (tn > t_min) & (tn < first)
+            first[hit], owner[hit] = tn[hit], i
+    return first, owner
+
+
 def render(pose: np.ndarray, K: np.ndarray, h: int, w: int):
     """Depth (z in camera), instance id and colour by slab-method ray casting of all boxes."""
     v, u = np.mgrid[0:h, 0:w]
     pix = np.stack([u + 0.5, v + 0.5, np.ones_like(u, dtype=float)], -1).reshape(-1, 3)
     d_cam = pix @ np.linalg.inv(K).T  # z = 1: ray parameter t is the camera depth
     d = d_cam @ pose[:3, :3].T
-    o = pose[:3, 3]
-    best_t = np.full(len(d), np.inf)
-    ids = np.zeros(len(d), np.int32)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for i, (lo, hi, _) in BOXES.items():
-            t1, t2 = (np.asarray(lo) - o) / d, (np.asarray(hi) - o) / d
-            tn = np.nanmax(np.minimum(t1, t2), 1)
-            tf = np.nanmin(np.maximum(t1, t2), 1)
-            hit = (tn <= tf) & (tn > 0.05) & (tn < best_t)
-            best_t[hit], ids[hit] = tn[hit], i
+    best_t, owner = first_hits(pose[:3, 3], d, t_min=0.05)
     depth = np.where(np.isfinite(best_t), best_t, 0).reshape(h, w).astype(np.float32)
-    ids = ids.reshape(h, w)
+    ids = np.maximum(owner, 0).astype(np.int32).reshape(h, w)
     palette = np.array([BOXES[i][2] for i in sorted(BOXES)], np.uint8)
     colour = palette[ids]
     colour[depth == 0] = 0
@@ -114,15 +120,7 @@ def gt_visible_fraction(box_id: int, frame: Frame, spacing: float = 0.03) -> flo
     d = pts - o
     dist = np.linalg.norm(d, axis=1)
     d = d / dist[:, None]
-    first = np.full(len(pts), np.inf)
-    owner = np.full(len(pts), -1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for i, (lo, hi, _) in BOXES.items():
-            t1, t2 = (np.asarray(lo) - o) / d, (np.asarray(hi) - o) / d
-            tn = np.nanmax(np.minimum(t1, t2), 1)
-            tf = np.nanmin(np.maximum(t1, t2), 1)
-            hit = (tn <= tf) & (tn > 0) & (tn < first)
-            first[hit], owner[hit] = tn[hit], i
+    first, owner = first_hits(o, d, t_min=0.0)
     seen = inside & (owner == box_id) & (np.abs(first - dist) < 0.01)
     return float(seen.mean())
 

@@ -56,6 +56,15 @@ def _clip_special_ids(tok) -> dict:
     return {"bos_token_id": ids[0], "eos_token_id": ids[1], "pad_token_id": ids[1]}
 
 
+def _clip_like(tok, max_positions: int, image_size: int, patch_size: int) -> dict:
+    """Text and vision towers of a tiny CLIP-shaped model (CLIP, OWLv2)."""
+    tower = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2}
+    return {"text_config": {**tower, "vocab_size": len(tok), "max_position_embeddings": max_positions,
+                            **_clip_special_ids(tok)},
+            "vision_config": {**tower, "image_size": image_size, "patch_size": patch_size},
+            "projection_dim": 16}
+
+
 def build_grounding_dino(out: Path) -> Path:
     from transformers import (GroundingDinoConfig, GroundingDinoForObjectDetection,
                               GroundingDinoImageProcessor, GroundingDinoProcessor)
@@ -81,13 +90,7 @@ def build_owlv2(out: Path) -> Path:
 
     _seed()
     tok = _clip_tokenizer()
-    cfg = Owlv2Config(
-        text_config={"vocab_size": len(tok), "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
-                     "num_attention_heads": 2, "max_position_embeddings": 16, **_clip_special_ids(tok)},
-        vision_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
-                       "num_attention_heads": 2, "image_size": 64, "patch_size": 16},
-        projection_dim=16,
-    )
+    cfg = Owlv2Config(**_clip_like(tok, max_positions=16, image_size=64, patch_size=16))
     model = Owlv2ForObjectDetection(cfg)
     proc = Owlv2Processor(Owlv2ImageProcessor(size={"height": 64, "width": 64}), tok)
     return _save(model, proc, out)
@@ -160,13 +163,7 @@ def build_clip(out: Path) -> Path:
 
     _seed()
     tok = _clip_tokenizer()
-    cfg = CLIPConfig(
-        text_config={"vocab_size": len(tok), "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
-                     "num_attention_heads": 2, "max_position_embeddings": 32, **_clip_special_ids(tok)},
-        vision_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
-                       "num_attention_heads": 2, "image_size": 32, "patch_size": 8},
-        projection_dim=16,
-    )
+    cfg = CLIPConfig(**_clip_like(tok, max_positions=32, image_size=32, patch_size=8))
     model = CLIPModel(cfg)
     proc = CLIPProcessor(CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}), tok)
     return _save(model, proc, out)

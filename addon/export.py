@@ -42,9 +42,10 @@ def _mask_lines(mask: np.ndarray) -> bytes:
     return out.tobytes()
 
 
-def write_scene_folder(data: seg.SceneData, out_dir: str | Path) -> Path:
+def write_scene_folder(data: seg.SceneData, out_dir: str | Path, *, staged: bool = False) -> Path:
     """The engine's scene format (instances.json, points.npz, scene.ply with instance and
-    label ids), written by the engine's own writer, so the engine and a re-import read it."""
+    label ids), written by the engine's own writer, so the engine and a re-import read it.
+    staged=True: `out_dir` is a staging folder, written into directly (see write_export)."""
     out = Path(out_dir)
     types = engine_module("types")
     scene_io = engine_module("output.scene_io")
@@ -63,8 +64,9 @@ def write_scene_folder(data: seg.SceneData, out_dir: str | Path) -> Path:
                                         observations=int(rec.get("observations", 0))))
     result = types.SceneResult(points=data.points, colors=data.colors, instance_ids=ids, instances=instances,
                                meta={"exported_from": "blender", "source": data.source})
-    scene_io.write_scene(result, out, scan_path=data.meta.get("scan"), preview=False,
-                         vertex_attributes={"label_id": point_labels(data)})
+    write = scene_io.write_scene_files if staged else scene_io.write_scene
+    write(result, out, scan_path=data.meta.get("scan"), preview=False,
+          vertex_attributes={"label_id": point_labels(data)})
     return out
 
 
@@ -79,10 +81,17 @@ def point_labels(data: seg.SceneData) -> np.ndarray:
 
 
 def write_export(data: seg.SceneData, out_dir: str | Path, name: str = "scene") -> dict[str, Path]:
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    """Everything is built in a staging folder and swapped in whole (the engine's
+    result_folder): an earlier export there is replaced, never mixed with this one."""
+    final = Path(out_dir)
     atomic = engine_module("io.atomic")
-    write_scene_folder(data, out)
+    with atomic.result_folder(final, kind="ot3d-export") as stage:
+        files = _write_export_files(atomic, data, Path(stage), name)
+    return {key: final / path.relative_to(stage) for key, path in files.items()}
+
+
+def _write_export_files(atomic, data: seg.SceneData, out: Path, name: str) -> dict[str, Path]:
+    write_scene_folder(data, out, staged=True)
     ids = np.asarray(data.instance_ids, dtype=np.int32)
     labels = label_table(data.instances)
     point_label_ids = point_labels(data)

@@ -32,7 +32,8 @@ from ot3d_engine.errors import ScanError
 
 # The engine's atomic writer, loaded the add-on's way: without ot3d_engine.io's package
 # imports (PIL...), which Blender's own Python does not have.
-write_text_atomic = engine_module("io.atomic").write_text_atomic
+_atomic = engine_module("io.atomic")
+write_text_atomic = _atomic.write_text_atomic
 
 DONE = "done.json"
 REPORT = "report.json"
@@ -171,11 +172,7 @@ def check_done(folder: Path, name: str, fingerprint: str | None = None, content:
 
 
 def publish(staging: Path, final: Path, work: Path) -> None:
-    """Put a sealed staging folder in place of `final` (an old one is moved aside, then removed)."""
-    old = None
-    if final.exists():
-        old = work / f"old-{final.name}-{uuid.uuid4().hex[:8]}"
-        os.rename(final, old)
-    os.rename(staging, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    """Put a sealed staging folder in place of `final` in one atomic swap where the system
+    has one (the engine's io.atomic.swap_in), the old folder then removed."""
+    _atomic.recover(final)
+    _atomic.swap_in(Path(staging), Path(final))

@@ -9,7 +9,9 @@ A scene folder holds:
 - preview.png: coloured instances seen from a scan camera (output.preview)
 - with superpoint refinement: mesh_instances.ply (the scan mesh with an `instance_id` vertex
   attribute) and mesh_instance_ids.txt (one id per mesh vertex, the ScanNet format)
-Every file is written atomically; instances.json last, so its presence marks a complete scene.
+The folder is written whole (io.atomic.result_folder): built beside the target, fsynced and
+swapped in, so `out` holds the previous complete scene or the new one, never a mix, and no
+file of an earlier run survives (e.g. mesh_instances.ply after a run without superpoints).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ScanError
-from ..io.atomic import atomic_path, write_text_atomic
+from ..io.atomic import atomic_path, resolve_result, result_folder, write_text_atomic
 from ..io.ply import write_ply
 from ..types import Instance, SceneResult, View
 
@@ -50,13 +52,22 @@ def instance_record(inst: Instance) -> dict:
 def write_scene(result: SceneResult, out_dir: str | Path, *, scan_path: str | Path | None = None,
                 config: dict | None = None, preview: bool = True,
                 vertex_attributes: dict[str, np.ndarray] | None = None) -> Path:
-    """Write the scene folder; `vertex_attributes` adds per-point arrays to scene.ply
-    (the add-on's export adds `label_id`)."""
+    """Write the scene folder whole (replacing any earlier one); `vertex_attributes` adds
+    per-point arrays to scene.ply (the add-on's export adds `label_id`)."""
     out = Path(out_dir)
+    with result_folder(out, kind=SCENE_FORMAT) as stage:
+        write_scene_files(result, stage, scan_path=scan_path, config=config, preview=preview,
+                          vertex_attributes=vertex_attributes)
+    return out
+
+
+def write_scene_files(result: SceneResult, folder: str | Path, *, scan_path: str | Path | None = None,
+                      config: dict | None = None, preview: bool = True,
+                      vertex_attributes: dict[str, np.ndarray] | None = None) -> Path:
+    """The scene's files into `folder` (a staging folder of a result_folder writer)."""
+    out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     marker = out / "instances.json"
-    if marker.exists():
-        marker.unlink()  # the scene is incomplete until the new marker lands
     pts = np.asarray(result.points, dtype=np.float32).reshape(-1, 3)
     cols = np.asarray(result.colors, dtype=np.uint8).reshape(-1, 3)
     ids = np.asarray(result.instance_ids, dtype=np.int32).reshape(-1)
@@ -93,18 +104,18 @@ def write_scene(result: SceneResult, out_dir: str | Path, *, scan_path: str | Pa
 
 def read_scene(scene_dir: str | Path) -> SceneResult:
     """Read a scene folder back (instances get their points from points.npz)."""
-    d = Path(scene_dir)
+    d = resolve_result(Path(scene_dir))
     meta_path, pts_path = d / "instances.json", d / "points.npz"
     for p in (meta_path, pts_path):
         if not p.is_file():
             raise ScanError(p, "scene file missing (is this an `ot3d segment` output folder?)")
     try:
-        doc = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as exc:
+        doc = json.loads(meta_path.read_bytes())
+    except ValueError as exc:  # bad JSON or bad UTF-8
         raise ScanError(meta_path, f"not valid JSON: {exc}") from None
-    if doc.get("format") != SCENE_FORMAT:
+    if not isinstance(doc, dict) or doc.get("format") != SCENE_FORMAT:
         raise ScanError(meta_path, f"not an {SCENE_FORMAT} file")
-    if int(doc.get("version", 0)) > SCENE_VERSION:
+    if not isinstance(doc.get("version", 0), int) or doc.get("version", 0) > SCENE_VERSION:
         raise ScanError(meta_path, f"scene format version {doc['version']} is newer than this engine ({SCENE_VERSION})")
     try:
         with np.load(pts_path) as z:
@@ -113,6 +124,15 @@ def read_scene(scene_dir: str | Path) -> SceneResult:
         raise ScanError(pts_path, f"cannot read scene arrays: {exc}") from None
     if not (len(pts) == len(cols) == len(ids)):
         raise ScanError(pts_path, "points, colors and instance_ids differ in length")
+    try:
+        instances = _instances(doc, pts, cols, ids)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ScanError(meta_path, f"malformed instance record ({type(exc).__name__}: {exc})") from None
+    return SceneResult(points=pts, colors=cols, instance_ids=ids, instances=instances,
+                       timings=doc.get("timings", {}), meta={**doc.get("meta", {}), "scan": doc.get("scan")})
+
+
+def _instances(doc: dict, pts: np.ndarray, cols: np.ndarray, ids: np.ndarray) -> list[Instance]:
     order = np.argsort(ids, kind="stable")
     sorted_ids = ids[order]
     instances = []
@@ -126,5 +146,4 @@ def read_scene(scene_dir: str | Path) -> SceneResult:
             best_views=[View(v["frame"], v["pixels"], None if v.get("box") is None else tuple(v["box"]))
                         for v in rec.get("best_views", [])],
         ))
-    return SceneResult(points=pts, colors=cols, instance_ids=ids, instances=instances,
-                       timings=doc.get("timings", {}), meta={**doc.get("meta", {}), "scan": doc.get("scan")})
+    return instances

@@ -101,8 +101,10 @@ class PipelineConfig:
                     setattr(cfg, key, None)
                 elif isinstance(value, str):
                     setattr(cfg, key, BackendConfig(value))
+                elif isinstance(value, dict) and isinstance(value.get("name"), str):
+                    setattr(cfg, key, BackendConfig(value["name"], value.get("options", {})))
                 else:
-                    setattr(cfg, key, BackendConfig(value["name"], dict(value.get("options", {}))))
+                    raise ConfigError(f"{key}: must be a backend name or a table with a name, got {value!r}")
             elif dataclasses.is_dataclass(current):
                 setattr(cfg, key, _update(current, value, key))
             else:
@@ -114,12 +116,21 @@ class PipelineConfig:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
-        text = path.read_text()
         try:
+            text = path.read_text(encoding="utf-8")
             data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        except (ValueError, OSError) as exc:  # TOML/JSON syntax, bad UTF-8, unreadable
             raise ConfigError(f"{path}: cannot parse config: {exc}") from None
-        return cls.from_dict(data)
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: a config must be a table/object, got {type(data).__name__}")
+        try:
+            cfg = cls.from_dict(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        from .config_checks import check_config
+
+        check_config(cfg, where=str(path))
+        return cfg
 
 
 def _update(obj, values: dict, section: str):

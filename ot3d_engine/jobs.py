@@ -62,6 +62,9 @@ def build_config(params: dict):
         cfg.vocabulary = [str(v).strip() for v in params["vocabulary"] if str(v).strip()]
     if "superpoints" in params:
         cfg.refine.superpoints = bool(params["superpoints"])
+    from .config_checks import check_config
+
+    check_config(cfg)
     return cfg
 
 

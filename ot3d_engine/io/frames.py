@@ -34,7 +34,17 @@ class Camera:
     source: Path | str  # where they came from, for error messages
 
     def __post_init__(self):
-        self.K = np.asarray(self.K, dtype=np.float64).reshape(3, 3)
+        try:
+            self.K = np.asarray(self.K, dtype=np.float64).reshape(3, 3)
+        except (TypeError, ValueError):
+            raise ScanError(self.source, "intrinsics are not a 3x3 matrix of numbers") from None
+        if not np.isfinite(self.K).all():
+            raise ScanError(self.source, f"intrinsics contain inf/NaN: fx={self.K[0, 0]}, fy={self.K[1, 1]}, "
+                                         f"cx={self.K[0, 2]}, cy={self.K[1, 2]}")
+        if not (self.K[0, 0] > 0 and self.K[1, 1] > 0):
+            raise ScanError(self.source, f"focal lengths must be positive, got fx={self.K[0, 0]}, fy={self.K[1, 1]}")
+        if self.size is not None and not all(isinstance(v, (int, np.integer)) and v > 0 for v in self.size):
+            raise ScanError(self.source, f"image size must be positive integers, got {self.size}")
 
 
 def pose_problems(poses: np.ndarray) -> list[str | None]:
@@ -172,6 +182,6 @@ def numbered_files(folder: Path, suffixes: tuple[str, ...], prefix: str = "") ->
         if not name.startswith(prefix) or p.suffix.lower() not in suffixes:
             continue
         digits = name[len(prefix):len(name) - len(p.suffix)]
-        if digits.isdigit():
+        if digits.isascii() and digits.isdigit():  # "²" is a digit to str.isdigit, not to int()
             out[int(digits)] = p
     return out

@@ -8,6 +8,9 @@ changed between versions; PNG goes through PIL with an explicit 16-bit mode chec
 
 from __future__ import annotations
 
+import io
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -15,21 +18,51 @@ from PIL import Image
 
 from ..errors import ScanError
 
-_PIL_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+_PIL_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, zlib.error,
+               Image.DecompressionBombError)
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def _open_checked(path: Path, kind: str) -> Image.Image:
     if not path.is_file():
         raise ScanError(path, f"{kind} image not found")
-    if path.stat().st_size == 0:
-        raise ScanError(path, f"{kind} image is empty (0 bytes)")
     try:
-        im = Image.open(path)
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ScanError(path, f"cannot read {kind} image: {exc.strerror or exc}") from None
+    if not raw:
+        raise ScanError(path, f"{kind} image is empty (0 bytes)")
+    if raw.startswith(_PNG_MAGIC):
+        verify_png(path, raw, kind)
+    try:
+        im = Image.open(io.BytesIO(raw))
         im.load()
     except _PIL_ERRORS as exc:
         raise ScanError(path, f"cannot decode {kind} image: {exc}") from None
     return im
+
+
+def verify_png(path: Path, raw: bytes, kind: str = "") -> None:
+    """Every chunk's CRC and the end marker. PIL checks neither for image data (IDAT), so a
+    flipped byte there can decode into a wrong image with no error; crc32 runs at GB/s."""
+    what = f"{kind} PNG" if kind else "PNG"
+    pos, end = len(_PNG_MAGIC), len(raw)
+    while True:
+        if pos + 8 > end:
+            raise ScanError(path, f"{what} is truncated (no IEND chunk)")
+        length, ctype = struct.unpack(">I4s", raw[pos:pos + 8])
+        if pos + 12 + length > end:
+            raise ScanError(path, f"{what} is truncated (chunk {ctype!r} at byte {pos} runs past the end)")
+        body = raw[pos + 4:pos + 8 + length]
+        (crc,) = struct.unpack(">I", raw[pos + 8 + length:pos + 12 + length])
+        if zlib.crc32(body) != crc:
+            raise ScanError(path, f"{what} is corrupt (CRC mismatch in chunk {ctype!r} at byte {pos})")
+        pos += 12 + length
+        if ctype == b"IEND":
+            return
 
 
 def read_color(path: str | Path) -> np.ndarray:
@@ -89,6 +122,8 @@ def image_size(path: str | Path) -> tuple[int, int]:
     try:
         with Image.open(path) as im:
             w, h = im.size
+        if w <= 0 or h <= 0:
+            raise ValueError(f"image size {w}x{h}")
     except _PIL_ERRORS as exc:
         raise ScanError(path, f"cannot read image header: {exc}") from None
     return h, w
@@ -133,7 +168,10 @@ def _bits(mode: str) -> str:
 def _read_pgm16(path: Path, kind: str) -> np.ndarray:
     if not path.is_file():
         raise ScanError(path, f"{kind} image not found")
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ScanError(path, f"cannot read {kind} image: {exc.strerror or exc}") from None
     if not raw:
         raise ScanError(path, f"{kind} image is empty (0 bytes)")
     if raw[:2] != b"P5":
@@ -156,7 +194,11 @@ def _read_pgm16(path: Path, kind: str) -> np.ndarray:
     try:
         w, h, maxval = (int(t) for t in tokens)
     except ValueError:
-        raise ScanError(path, "malformed PGM header") from None
+        raise ScanError(path, "malformed PGM header (width, height and maxval expected)") from None
+    if w <= 0 or h <= 0:
+        raise ScanError(path, f"PGM size {w}x{h}: width and height must be positive")
+    if not 0 < maxval <= 65535:
+        raise ScanError(path, f"PGM maxval {maxval} is outside 1..65535")
     pos += 1  # the single whitespace byte that ends the header
     if maxval < 256:
         raise ScanError(path, f"{kind} PGM is 8-bit (maxval {maxval}), a 16-bit image is expected")

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import ScanError
 from .lzf import LZFError, decompress
+from .text_rows import parse_rows
 
 _TYPES = {("F", 4): "<f4", ("F", 8): "<f8",
           ("U", 1): "<u1", ("U", 2): "<u2", ("U", 4): "<u4", ("U", 8): "<u8",
@@ -66,7 +67,7 @@ def read_pcd(path: str | Path) -> PointCloudData:
     data = header["data"]
     body = memoryview(raw)[body_start:]
     if data == "ascii":
-        fields = _read_ascii(path, body, names, dtypes, counts, n)
+        fields = _read_ascii(path, body, names, dtypes, counts, n, raw[:body_start].count(b"\n") + 1)
     elif data == "binary":
         rec = np.dtype([(f"f{i}", dt, (c,)) for i, (dt, c) in enumerate(zip(dtypes, counts))])
         need = rec.itemsize * n
@@ -117,7 +118,7 @@ def _parse_header(path: Path, raw: bytes) -> tuple[dict, int]:
         dtypes = [_TYPES[(t, s)] for t, s in zip(types, sizes)]
     except KeyError as exc:
         raise ScanError(path, f"unsupported PCD field TYPE/SIZE {exc.args[0]}") from None
-    if width < 0 or height < 1:
+    if width < 0 or height < 1 or points < 0 or any(c < 1 for c in counts):
         raise ScanError(path, f"bad PCD WIDTH/HEIGHT {width}x{height}")
     return dict(fields=names, dtypes=dtypes, counts=counts, width=width, height=height,
                 points=points, viewpoint=viewpoint, data=data), pos
@@ -127,20 +128,17 @@ def _squeeze(a: np.ndarray) -> np.ndarray:
     return a[:, 0].copy() if a.ndim == 2 and a.shape[1] == 1 else a.copy()
 
 
-def _read_ascii(path, body, names, dtypes, counts, n) -> dict[str, np.ndarray]:
+def _read_ascii(path, body, names, dtypes, counts, n, first_line) -> dict[str, np.ndarray]:
+    """One point per line, exactly sum(COUNT) values on each (a stray value is an error
+    naming its line, not a shift of every later point)."""
     width = sum(counts)
-    tokens = bytes(body).split()
-    if len(tokens) < n * width:
-        raise ScanError(path, f"ascii PCD data truncated: {len(tokens)} values, {n * width} expected")
-    try:
-        table = np.array(tokens[:n * width], dtype=np.float64).reshape(n, width)
-    except ValueError:
-        raise ScanError(path, "ascii PCD data contains a non-numeric value") from None
+    table, _ = parse_rows(path, bytes(body), width, n, first_line, "ascii PCD data")
     out, col = {}, 0
-    for name, dt, c in zip(names, dtypes, counts):
-        block = table[:, col:col + c]
-        col += c
-        out[name] = _squeeze(block.astype(dt))
+    with np.errstate(invalid="ignore", over="ignore"):
+        for name, dt, c in zip(names, dtypes, counts):
+            block = table[:, col:col + c]
+            col += c
+            out[name] = _squeeze(block.astype(dt))
     return out
 
 
@@ -157,6 +155,8 @@ def _read_compressed(path, body, names, dtypes, counts, n) -> dict[str, np.ndarr
         plain = decompress(body[8:8 + csize], usize) if usize else b""
     except LZFError as exc:
         raise ScanError(path, f"corrupt LZF data: {exc}") from None
+    if len(plain) != usize:
+        raise ScanError(path, f"corrupt LZF data: {len(plain)} bytes decoded, {usize} declared")
     out, off = {}, 0
     for name, dt, c, size in zip(names, dtypes, counts, sizes):  # field-major (struct of arrays)
         arr = np.frombuffer(plain, dtype=dt, count=n * c, offset=off).reshape(n, c)

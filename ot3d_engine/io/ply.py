@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import ScanError
 from .atomic import atomic_path
+from .text_rows import parse_rows
 
 _PLY_TO_NP = {
     "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1",
@@ -70,62 +71,103 @@ def read_ply(path: str | Path) -> tuple[dict[str, np.ndarray], np.ndarray | None
     end = raw.find(b"end_header")
     if not raw.startswith(b"ply") or end < 0:
         raise ScanError(path, "not a PLY file (missing 'ply' magic or 'end_header')")
-    body_start = raw.index(b"\n", end) + 1
-    lines = raw[:end].decode("ascii", errors="replace").splitlines()
+    nl = raw.find(b"\n", end)
+    body_start = len(raw) if nl < 0 else nl + 1
+    fmt, elements = _parse_header(path, raw[:end].decode("ascii", errors="replace").splitlines())
+    try:
+        if fmt == "ascii":
+            return _read_ascii(path, raw[body_start:], elements, raw[:body_start].count(b"\n") + 1)
+        return _read_binary(path, memoryview(raw)[body_start:], elements, "<" if fmt == "binary_little_endian" else ">")
+    except (ValueError, IndexError, OverflowError) as exc:  # malformed list counts/indices
+        raise ScanError(path, f"PLY data is truncated or malformed ({exc})") from None
+
+
+def _parse_header(path: Path, lines: list[str]) -> tuple[str, list[tuple[str, int, list]]]:
     fmt = None
     elements: list[tuple[str, int, list]] = []
-    for line in lines[1:]:
+    for number, line in enumerate(lines[1:], 2):
         parts = line.split()
         if not parts or parts[0] in ("comment", "obj_info"):
             continue
-        if parts[0] == "format":
-            fmt = parts[1]
-        elif parts[0] == "element":
-            elements.append((parts[1], int(parts[2]), []))
-        elif parts[0] == "property":
-            if not elements:
-                raise ScanError(path, "PLY property before any element")
-            if parts[1] == "list":
-                elements[-1][2].append((parts[4], ("list", parts[2], parts[3])))
-            else:
-                if parts[1] not in _PLY_TO_NP:
-                    raise ScanError(path, f"unknown PLY property type {parts[1]!r}")
-                elements[-1][2].append((parts[2], _PLY_TO_NP[parts[1]]))
+        try:
+            if parts[0] == "format":
+                fmt = parts[1]
+            elif parts[0] == "element":
+                count = int(parts[2])
+                if count < 0:
+                    raise ValueError(f"negative count {count}")
+                elements.append((parts[1], count, []))
+            elif parts[0] == "property":
+                if not elements:
+                    raise ScanError(path, f"header line {number}: PLY property before any element")
+                if parts[1] == "list":
+                    if parts[2] not in _PLY_TO_NP or parts[3] not in _PLY_TO_NP:
+                        raise ScanError(path, f"header line {number}: unknown PLY list type in {line.strip()!r}")
+                    elements[-1][2].append((parts[4], ("list", parts[2], parts[3])))
+                else:
+                    if parts[1] not in _PLY_TO_NP:
+                        raise ScanError(path, f"header line {number}: unknown PLY property type {parts[1]!r}")
+                    elements[-1][2].append((parts[2], _PLY_TO_NP[parts[1]]))
+        except (ValueError, IndexError) as exc:
+            raise ScanError(path, f"header line {number}: malformed {line.strip()[:60]!r} ({exc})") from None
     if fmt not in ("ascii", "binary_little_endian", "binary_big_endian"):
         raise ScanError(path, f"unsupported PLY format {fmt!r}")
+    return fmt, elements
+
+
+def _read_ascii(path: Path, body: bytes, elements, first_line: int):
+    """One element row per line; a row with a value too many or too few is an error naming its line."""
     vertex: dict[str, np.ndarray] = {}
     faces = None
-    if fmt == "ascii":
-        tokens = raw[body_start:].split()
-        pos = 0
-        for name, count, props in elements:
-            if any(isinstance(p[1], tuple) for p in props):
-                rows = []
-                for _ in range(count):
-                    row = []
-                    for pname, ptype in props:
-                        if isinstance(ptype, tuple):
-                            k = int(tokens[pos]); pos += 1
-                            row.append([int(t) for t in tokens[pos:pos + k]]); pos += k
-                        else:
-                            row.append(float(tokens[pos])); pos += 1
-                    rows.append(row)
-                if name == "face":
-                    idx = [i for i, p in enumerate(props) if isinstance(p[1], tuple)][0]
-                    faces = _triangulate([r[idx] for r in rows])
-                continue
-            width = len(props)
-            try:
-                block = np.array(tokens[pos:pos + count * width], dtype=np.float64).reshape(count, width)
-            except ValueError:
-                raise ScanError(path, f"PLY element {name!r} is truncated or malformed") from None
-            pos += count * width
-            if name == "vertex":
+    offset, line = 0, first_line
+    for name, count, props in elements:
+        rest = body[offset:]
+        if any(isinstance(p[1], tuple) for p in props):
+            rows, consumed = [], 0
+            lines = rest.split(b"\n")
+            for text in lines:
+                consumed += len(text) + 1
+                line += 1
+                if len(rows) == count:
+                    consumed -= len(text) + 1
+                    line -= 1
+                    break
+                tokens = text.split()
+                if not tokens:
+                    continue
+                row, pos = [], 0
+                for _pname, ptype in props:
+                    if isinstance(ptype, tuple):
+                        k = int(tokens[pos]); pos += 1
+                        if k < 0 or pos + k > len(tokens):
+                            raise ScanError(path, f"line {line - 1}: list of {k} values, {len(tokens) - pos} given")
+                        row.append([int(t) for t in tokens[pos:pos + k]]); pos += k
+                    else:
+                        row.append(float(tokens[pos])); pos += 1
+                if pos != len(tokens):
+                    raise ScanError(path, f"line {line - 1}: {len(tokens)} values, {pos} expected (PLY element {name!r})")
+                rows.append(row)
+            if len(rows) < count:
+                raise ScanError(path, f"PLY element {name!r}: {len(rows)} rows, {count} expected (file truncated?)")
+            offset += min(consumed, len(rest))
+            if name == "face":
+                idx = [i for i, p in enumerate(props) if isinstance(p[1], tuple)][0]
+                faces = _triangulate([r[idx] for r in rows])
+            continue
+        last = name == elements[-1][0]
+        table, stop = parse_rows(path, rest, len(props), count, line, f"PLY element {name!r}", exact_end=last)
+        line += rest[:stop].count(b"\n")
+        offset += stop
+        if name == "vertex":
+            with np.errstate(invalid="ignore", over="ignore"):
                 for j, (pname, ptype) in enumerate(props):
-                    vertex[pname] = block[:, j].astype(ptype)
-        return vertex, faces
-    order = "<" if fmt == "binary_little_endian" else ">"
-    buf = memoryview(raw)[body_start:]
+                    vertex[pname] = table[:, j].astype(ptype)
+    return vertex, faces
+
+
+def _read_binary(path: Path, buf: memoryview, elements, order: str):
+    vertex: dict[str, np.ndarray] = {}
+    faces = None
     offset = 0
     for name, count, props in elements:
         lists = [p for p in props if isinstance(p[1], tuple)]
@@ -154,8 +196,12 @@ def read_ply(path: str | Path) -> tuple[dict[str, np.ndarray], np.ndarray | None
                     continue
             polys = []
             for _ in range(count):
+                if offset + cdt.itemsize > len(buf):
+                    raise ScanError(path, f"PLY element {name!r} is truncated ({count} expected)")
                 k = int(np.frombuffer(buf[offset:offset + cdt.itemsize], dtype=cdt)[0])
                 offset += cdt.itemsize
+                if k < 0 or offset + k * idt.itemsize > len(buf):
+                    raise ScanError(path, f"PLY element {name!r} is truncated or has a bad list size {k}")
                 polys.append(np.frombuffer(buf[offset:offset + k * idt.itemsize], dtype=idt).tolist())
                 offset += k * idt.itemsize
             if name == "face":

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -112,10 +113,19 @@ def _settings(path: Path, manifest: str | Path | None, preset: str | None, optio
         for key, kind in _NUMBERS.items():
             if key in settings:
                 settings[key] = kind(settings[key])
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ScanError(manifest_path, f"{key} must be a number, got {settings[key]!r} ({' + '.join(sources)})") from None
+    bad = [k for k in ("fx", "fy", "cx", "cy", "depth_scale") if not math.isfinite(settings[k])]
+    if bad:
+        raise ScanError(manifest_path, f"{bad[0]} must be a finite number, got {settings[bad[0]]} ({' + '.join(sources)})")
     if not all(settings[k] > 0 for k in ("fx", "fy", "depth_scale")):
         raise ScanError(manifest_path, "fx, fy and depth_scale must be positive")
+    for key in ("width", "height"):
+        if key in settings and settings[key] <= 0:
+            raise ScanError(manifest_path, f"{key} must be positive, got {settings[key]}")
+    for key in ("color", "depth", "pose_file"):
+        if not isinstance(settings.get(key, ""), str):
+            raise ScanError(manifest_path, f"{key} must be a string, got {settings[key]!r}")
     return settings, " + ".join(sources)
 
 

@@ -95,7 +95,7 @@ def _pair_files(path: Path) -> list[FrameFiles]:
         pairs = list(zip(depths, colors))
     if not pairs:
         raise ScanError(path / "depth", "no RGB-D frames found")
-    return [FrameFiles(int(d.stem) if d.stem.isdigit() else i, c, d) for i, (d, c) in enumerate(pairs)]
+    return [FrameFiles(int(d.stem) if d.stem.isascii() and d.stem.isdigit() else i, c, d) for i, (d, c) in enumerate(pairs)]
 
 
 def _find_camera_json(path: Path, camera: str | Path | None) -> Path:

@@ -102,8 +102,13 @@ def _eval_arguments(p: argparse.ArgumentParser) -> None:
 def run_eval(args: argparse.Namespace) -> int:
     from .eval import evaluate, format_table, load_ground_truth, load_prediction
 
+    from .eval.scene_match import scene_mismatch
+
     gt = load_ground_truth(args.gt)
     pred = load_prediction(args.pred)
+    warning = scene_mismatch(gt.points, pred.points, args.radius, args.pred, args.gt)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     result = evaluate(gt, pred.points, pred.instance_ids, pred.scores, pred.labels,
                       class_agnostic=not args.per_class, radius=args.radius,
                       min_region_size=args.min_region_size)
@@ -175,7 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv or os.environ.get("OT3D_DEBUG") == "1"
     argv = [a for a in argv if a != "--debug"]
     try:
-        args = build_parser().parse_args(argv)
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:  # --help, --version, or a usage error already printed
+            return exc.code if isinstance(exc.code, int) else EXIT_ERROR
         return COMMANDS[args.command].run(args)
     except BrokenPipeError:
         _quiet_stdout()

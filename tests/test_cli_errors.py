@@ -251,3 +251,24 @@ def test_second_cli_run_into_one_folder_fails_at_once_naming_the_first(tmp_path)
             first.kill()
     doc = json.loads((out / "instances.json").read_text())
     assert doc["point_count"] > 0
+
+
+def test_infinite_manifest_intrinsics_name_the_manifest(capsys, tmp_path):
+    from fuzz_inputs import make_manifest
+
+    manifest = make_manifest(tmp_path)
+    doc = json.loads(manifest.read_text())
+    doc["fx"] = float("inf")
+    manifest.write_text(json.dumps(doc))  # json writes Infinity, which json reads back
+    code, _, err = run_cli(capsys, "segment", manifest.parent, "--out", tmp_path / "o")
+    assert_one_line_error(code, err, "ot3d_scan.json", "fx", "finite")
+
+
+def test_negative_pgm_size_is_a_clean_error(tmp_path):
+    from ot3d_engine.errors import ScanError
+    from ot3d_engine.io.images import read_uint16_image
+
+    p = tmp_path / "d.pgm"
+    p.write_bytes(b"P5\n-4 3\n65535\n" + bytes(24))
+    with pytest.raises(ScanError, match="d.pgm.*must be positive"):
+        read_uint16_image(p)

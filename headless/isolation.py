@@ -73,7 +73,7 @@ class ScanProcess:
                                                  "engine_python": self.engine_python, "result": str(result)}))
         log_path = self.folder.log(name)
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "OT3D_PARENT_PID": str(os.getpid())}
         self.started = time.monotonic()
         with open(log_path, "w") as log:
             log.write(f"$ {' '.join(self.command.argv(spec_file))}\n")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,7 +107,8 @@ class ScanSpec:
     options: dict = field(default_factory=dict)
 
     def fingerprint(self) -> str:
-        """Changes when anything that shapes the outputs changes (the config file's text included)."""
+        """Changes when anything that shapes the outputs changes: the options, the config
+        file's text, and the scan's (and mesh's) files: their names, sizes and mtimes."""
         shaping = {k: v for k, v in self.options.items() if OPTIONS[k].affects_output}
         config = self.options.get("config")
         if config:
@@ -114,7 +116,11 @@ class ScanSpec:
                 shaping["config_text"] = Path(config).read_text()
             except OSError:
                 shaping["config_text"] = None
-        doc = json.dumps({"scan": self.scan, "name": self.name, "options": shaping}, sort_keys=True)
+        inputs = {"scan": input_stamp(self.scan)}
+        if self.options.get("mesh"):
+            inputs["mesh"] = input_stamp(self.options["mesh"])
+        doc = json.dumps({"scan": self.scan, "name": self.name, "options": shaping, "inputs": inputs},
+                         sort_keys=True)
         return hashlib.sha256(doc.encode("utf-8")).hexdigest()[:16]
 
     def to_dict(self) -> dict:
@@ -258,3 +264,27 @@ def build_specs(entries: list[Entry], defaults: dict) -> list[ScanSpec]:
             taken.add(name)
         specs.append(ScanSpec(scan=e.scan, name=name, options={**base, **e.options}))
     return specs
+
+
+def input_stamp(path: str | Path) -> str:
+    """A digest of every file under `path` (relative name, size, mtime): a changed, added or
+    removed input file changes it, without reading any file's content."""
+    root = Path(path)
+    rows = []
+    try:
+        if root.is_file():
+            st = root.stat()
+            rows.append(("", st.st_size, st.st_mtime_ns))
+        else:
+            for dirpath, dirs, files in os.walk(root):
+                dirs.sort()
+                for name in sorted(files):
+                    full = os.path.join(dirpath, name)
+                    try:
+                        st = os.stat(full)
+                    except OSError:
+                        continue
+                    rows.append((os.path.relpath(full, root), st.st_size, st.st_mtime_ns))
+    except OSError:
+        return "unreadable"
+    return hashlib.sha256(json.dumps(rows).encode("utf-8")).hexdigest()[:16]

@@ -264,6 +264,25 @@ def _cancel_engine_jobs() -> None:
         job.wait(timeout=10)
 
 
+def _kill_engine_groups() -> None:
+    """The engine workers run in their own process groups: SIGKILL those groups."""
+    engine_job = sys.modules.get(f"{ADDON_MODULE}.engine_job")
+    for job in list(getattr(engine_job, "ACTIVE", {}).values()):
+        proc = getattr(job.engine, "proc", None)
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def _exit_with_driver() -> None:
+    """The batch driver died (even by kill -9): end the engine and this scan's process group."""
+    from addon.engine_link import engine_module
+
+    engine_module("parent_watch").exit_with_parent(before=_kill_engine_groups)
+
+
 def run_child(spec_file: str | Path) -> int:
     """The child's whole life: read its job, annotate, leave a result file for the driver."""
     job = json.loads(Path(spec_file).read_text())
@@ -271,6 +290,7 @@ def run_child(spec_file: str | Path) -> int:
     folder = BatchFolder(job["out"])
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _on_signal)
+    _exit_with_driver()
     work = ScanAnnotation(spec, folder, job["engine_python"])
     base = dict(name=spec.name, scan=spec.scan, log=str(folder.log(spec.name)))
     t0 = time.monotonic()

@@ -192,6 +192,9 @@ def run(args: argparse.Namespace) -> int:
         worker.request_stop()
 
     signal.signal(signal.SIGTERM, on_term)
+    from .parent_watch import exit_with_parent
+
+    exit_with_parent()  # the add-on (or a headless scan) that started us died: so do we
     code = worker.serve()
     out.flush()
     sys.stderr.flush()

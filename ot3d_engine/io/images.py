@@ -48,7 +48,7 @@ def _open_checked(path: Path, kind: str) -> Image.Image:
 def verify_png(path: Path, raw: bytes, kind: str = "") -> None:
     """Every chunk's CRC and the end marker. PIL checks neither for image data (IDAT), so a
     flipped byte there can decode into a wrong image with no error; crc32 runs at GB/s."""
-    what = f"{kind} PNG" if kind else "PNG"
+    what = f"cannot decode {kind} image: PNG" if kind else "PNG"
     pos, end = len(_PNG_MAGIC), len(raw)
     while True:
         if pos + 8 > end:

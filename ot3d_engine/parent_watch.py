@@ -21,7 +21,7 @@ POLL_S = 0.5
 
 
 def _die() -> None:
-    if os.getpgrp() == os.getpid():  # we lead our group: take everything in it along
+    if hasattr(os, "getpgrp") and os.getpgrp() == os.getpid():  # we lead our group: take everything in it along
         os.killpg(os.getpid(), signal.SIGKILL)
     os._exit(137)
 

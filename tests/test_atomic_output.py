@@ -226,3 +226,24 @@ def test_read_only_output_fails_before_work(tmp_path):
             atomic.check_output(ro / "scene")
     finally:
         ro.chmod(0o755)
+
+
+def test_writer_module_imports_only_the_standard_library():
+    """The add-on loads io.atomic privately inside Blender (addon/engine_link.py), whose
+    Python has numpy at most: the writer must not pull in anything else."""
+    import ast
+
+    for rel in ("ot3d_engine/io/atomic.py", "ot3d_engine/parent_watch.py", "ot3d_engine/errors.py"):
+        tree = ast.parse((REPO / rel).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name.split(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:  # relative: only the engine's errors module
+                    assert node.module == "errors", (rel, node.module)
+                    continue
+                names = [node.module.split(".")[0]]
+            else:
+                continue
+            for name in names:
+                assert name in sys.stdlib_module_names, (rel, name)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import fcntl
 import json
 import os
 import secrets
@@ -34,6 +33,12 @@ import time
 from pathlib import Path
 
 from ..errors import OT3DError
+
+try:
+    import fcntl
+except ImportError:  # Windows: msvcrt's byte-range lock instead of flock
+    fcntl = None
+    import msvcrt
 
 MARKER = ".ot3d-output"  # written into every result folder: it may be replaced by the next run
 _RENAME_EXCHANGE = 2
@@ -150,11 +155,21 @@ def output_lock(target: str | Path):
         os.close(fd)
 
 
+def _lock_nowait(fd: int) -> None:
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    try:
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    except OSError:
+        raise BlockingIOError(errno.EAGAIN, "locked") from None
+
+
 def _acquire(path: Path, target: Path) -> int:
     for _ in range(20):
         fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock_nowait(fd)
         except BlockingIOError:
             os.close(fd)
             raise OutputBusy(f"{target}: another run is writing this output ({_holder(path)}); "
@@ -225,7 +240,7 @@ def _exchange(a: Path, b: Path) -> bool:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         fn = libc.renameat2
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):  # no such call (macOS, Windows, old glibc)
         return False
     fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
     if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:

@@ -33,6 +33,9 @@ def register():
         for cls in module.classes:
             bpy.utils.register_class(cls)
     modules[0].register()  # scene.ot3d, once its classes exist
+    from .preferences import draw_tier_status
+
+    bpy.types.OT3D_PT_segment.append(draw_tier_status)  # which engine tier runs, in the Segment panel
     bpy.types.TOPBAR_MT_file_import.append(_menu_import)
     bpy.types.TOPBAR_MT_file_export.append(_menu_export)
 
@@ -48,6 +51,9 @@ def unregister():
     bpy.types.TOPBAR_MT_file_export.remove(_menu_export)
     bpy.types.TOPBAR_MT_file_import.remove(_menu_import)
     modules = _modules()
+    from .preferences import draw_tier_status
+
+    bpy.types.OT3D_PT_segment.remove(draw_tier_status)
     modules[0].unregister()
     for module in reversed(modules):
         for cls in reversed(module.classes):

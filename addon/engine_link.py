@@ -79,7 +79,11 @@ def engine_module(dotted: str):
     if _STUBS not in sys.meta_path:  # installed on first use, never at import time
         sys.meta_path.insert(0, _STUBS)
     _ensure_package(_PRIVATE, root)
-    return importlib.import_module(f"{_PRIVATE}.{dotted}")
+    keep, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no .pyc in the install folder
+    try:
+        return importlib.import_module(f"{_PRIVATE}.{dotted}")
+    finally:
+        sys.dont_write_bytecode = keep
 
 
 def forget_modules() -> None:

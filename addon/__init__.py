@@ -10,8 +10,16 @@ from __future__ import annotations
 
 
 def _modules():
-    from . import (correct_ops, export, import_ops, job_operator, panels, preferences, properties, query_ops,
-                   segment_ops)
+    import sys
+
+    # Nothing is written into the install folder: the submodules load without leaving .pyc
+    # files (only Blender's own import of this package, before any of our code, may).
+    keep, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        from . import (correct_ops, engine_job, engine_link, export, import_ops, job_operator, panels,  # noqa: F401
+                       preferences, properties, query_ops, runner, segment_ops, setup_env, tier)
+    finally:
+        sys.dont_write_bytecode = keep
 
     return (properties, preferences, job_operator, segment_ops, import_ops, correct_ops, export, query_ops, panels)
 

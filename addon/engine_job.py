@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .runner import EngineError, EngineProcess, protocol
-from .tier import WEIGHTS_FREE, Tier, check_backends, is_blender_python
+from .tier import WEIGHTS_FREE, Tier, check_job, is_blender_python, neural_packages_here
 
 CANCEL_GRACE_S = 5.0  # after a cancel message, how long the engine gets before SIGTERM
 
@@ -82,11 +82,9 @@ class EngineJob:
 
     def start(self) -> "EngineJob":
         self.job_dir.mkdir(parents=True, exist_ok=True)
-        if is_blender_python(self.engine.python):  # the weights-free tier: say so before it starts
+        if is_blender_python(self.engine.python) and not neural_packages_here():  # the weights-free tier
             try:
-                check_backends(Tier(WEIGHTS_FREE, self.engine.python, "Blender"),
-                               {role: self.params[role] for role in ("segmenter", "features", "classifier")
-                                if role in self.params})
+                check_job(Tier(WEIGHTS_FREE, self.engine.python, "Blender"), self.job, self.params)
             except LookupError as exc:
                 self._finish(JobOutcome("error", message=str(exc), kind="NeedsNeuralTier"))
                 return self

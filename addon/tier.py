@@ -67,6 +67,14 @@ def is_blender_python(python: str) -> bool:
     return os.path.abspath(python) == os.path.abspath(blender_python())
 
 
+def neural_packages_here() -> bool:
+    """Whether this interpreter finds torch (located, not imported): then Blender's own Python
+    (a bpy module in an engine venv, say) can run the neural backends too."""
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
 def wheels_site_packages() -> list[str]:
     """Where Blender installed the extensions' wheels (scipy, Pillow for this one), if it did."""
     try:
@@ -85,12 +93,18 @@ def needs_neural(role: str, backend: str | None) -> bool:
     return allowed is not None and (backend or "") not in allowed
 
 
-def check_backends(tier: Tier, choices: dict[str, str | None]) -> None:
-    """A one-line error before the engine starts when the weights-free tier is asked for a
-    backend it cannot run."""
+# Jobs that always load a model (Query's shortlist uses the MiniLM text encoder).
+NEURAL_JOBS = {"query": "Query ranks instances with a text encoder"}
+_SET_UP = "set an engine environment in the OpenTrack3D preferences (Create Engine Environment)"
+
+
+def check_job(tier: Tier, job: str, params: dict) -> None:
+    """A one-line error before the engine starts when the weights-free tier is asked for
+    something it cannot run."""
     if tier.neural:
         return
-    for role, backend in choices.items():
-        if needs_neural(role, backend):
-            raise LookupError(f"{role} '{backend}' needs the neural tier ({NEURAL_PACKAGES}): set an engine "
-                              "environment in the OpenTrack3D preferences (Create Engine Environment)")
+    if job in NEURAL_JOBS:
+        raise LookupError(f"{NEURAL_JOBS[job]}, which needs the neural tier ({NEURAL_PACKAGES}): {_SET_UP}")
+    for role in WEIGHTS_FREE_BACKENDS:
+        if role in params and needs_neural(role, params[role]):
+            raise LookupError(f"{role} '{params[role]}' needs the neural tier ({NEURAL_PACKAGES}): {_SET_UP}")

@@ -10,8 +10,16 @@ from __future__ import annotations
 
 
 def _modules():
-    from . import (correct_ops, export, import_ops, job_operator, panels, preferences, properties, query_ops,
-                   segment_ops)
+    import sys
+
+    # Nothing is written into the install folder: the submodules load without leaving .pyc
+    # files (only Blender's own import of this package, before any of our code, may).
+    keep, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        from . import (correct_ops, engine_job, engine_link, export, import_ops, job_operator, panels,  # noqa: F401
+                       preferences, properties, query_ops, runner, segment_ops, setup_env, tier)
+    finally:
+        sys.dont_write_bytecode = keep
 
     return (properties, preferences, job_operator, segment_ops, import_ops, correct_ops, export, query_ops, panels)
 
@@ -33,6 +41,9 @@ def register():
         for cls in module.classes:
             bpy.utils.register_class(cls)
     modules[0].register()  # scene.ot3d, once its classes exist
+    from .preferences import draw_tier_status
+
+    bpy.types.OT3D_PT_segment.append(draw_tier_status)  # which engine tier runs, in the Segment panel
     bpy.types.TOPBAR_MT_file_import.append(_menu_import)
     bpy.types.TOPBAR_MT_file_export.append(_menu_export)
 
@@ -48,6 +59,9 @@ def unregister():
     bpy.types.TOPBAR_MT_file_export.remove(_menu_export)
     bpy.types.TOPBAR_MT_file_import.remove(_menu_import)
     modules = _modules()
+    from .preferences import draw_tier_status
+
+    bpy.types.OT3D_PT_segment.remove(draw_tier_status)
     modules[0].unregister()
     for module in reversed(modules):
         for cls in reversed(module.classes):

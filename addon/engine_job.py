@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .runner import EngineError, EngineProcess, protocol
+from .tier import WEIGHTS_FREE, Tier, check_job, is_blender_python, neural_packages_here
 
 CANCEL_GRACE_S = 5.0  # after a cancel message, how long the engine gets before SIGTERM
 
@@ -71,7 +72,7 @@ class EngineJob:
         self.params = params
         self.job_id = f"{job}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
         self.job_dir = Path(jobs_root) / self.job_id
-        self.engine = EngineProcess(python, engine_path, extra_env=extra_env)
+        self.engine = EngineProcess(python, engine_path, extra_env=extra_env, cwd=self.job_dir)
         self.on_progress = on_progress
         self.on_log = on_log
         self.stage, self.fraction, self.message = "starting", 0.0, ""
@@ -81,6 +82,12 @@ class EngineJob:
 
     def start(self) -> "EngineJob":
         self.job_dir.mkdir(parents=True, exist_ok=True)
+        if is_blender_python(self.engine.python) and not neural_packages_here():  # the weights-free tier
+            try:
+                check_job(Tier(WEIGHTS_FREE, self.engine.python, "Blender"), self.job, self.params)
+            except LookupError as exc:
+                self._finish(JobOutcome("error", message=str(exc), kind="NeedsNeuralTier"))
+                return self
         try:
             self.engine.start()
         except EngineError as exc:

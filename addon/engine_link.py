@@ -12,6 +12,8 @@ Blender's Python cannot shadow them.
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.machinery
 import os
 import sys
 import types
@@ -38,6 +40,31 @@ def engine_root(override: str | os.PathLike | None = None) -> Path:
         f"{', '.join(str(c) for c in candidates)}); reinstall the extension")
 
 
+class _StubPackages(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Sub-packages of the private engine copy import as empty packages: a relative import
+    such as `from ..io.ply import write_ply` (in output/scene_io.py) then never runs
+    `io/__init__.py`, whatever was loaded before (the bug was order-dependent)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if not name.startswith(_PRIVATE + "."):
+            return None
+        folder = engine_root() / ENGINE_PACKAGE / Path(*name.split(".")[len(_PRIVATE.split(".")):])
+        if not folder.is_dir():
+            return None  # a module: the normal path finder loads the .py file
+        spec = importlib.machinery.ModuleSpec(name, self, is_package=True)
+        spec.submodule_search_locations = [str(folder)]
+        return spec
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        pass
+
+
+_STUBS = _StubPackages()
+
+
 def _ensure_package(name: str, path: Path) -> None:
     if name not in sys.modules:
         pkg = types.ModuleType(name)
@@ -49,14 +76,19 @@ def _ensure_package(name: str, path: Path) -> None:
 def engine_module(dotted: str):
     """e.g. engine_module("io.ply") -> the engine's ot3d_engine/io/ply.py, loaded privately."""
     root = engine_root() / ENGINE_PACKAGE
+    if _STUBS not in sys.meta_path:  # installed on first use, never at import time
+        sys.meta_path.insert(0, _STUBS)
     _ensure_package(_PRIVATE, root)
-    parts = dotted.split(".")
-    for i in range(1, len(parts)):
-        _ensure_package(".".join([_PRIVATE, *parts[:i]]), root.joinpath(*parts[:i]))
-    return importlib.import_module(f"{_PRIVATE}.{dotted}")
+    keep, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no .pyc in the install folder
+    try:
+        return importlib.import_module(f"{_PRIVATE}.{dotted}")
+    finally:
+        sys.dont_write_bytecode = keep
 
 
 def forget_modules() -> None:
     """Drop the private copies (on unregister, so a reinstall loads fresh source)."""
     for name in [n for n in sys.modules if n == _PRIVATE or n.startswith(_PRIVATE + ".")]:
         del sys.modules[name]
+    if _STUBS in sys.meta_path:
+        sys.meta_path.remove(_STUBS)

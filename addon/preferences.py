@@ -1,5 +1,11 @@
 """Add-on preferences: which Python runs the engine, where jobs go, and a button that
-creates a ready engine environment (venv + pip) in the extension's user folder."""
+creates a ready engine environment (venv + pip) in the extension's user folder.
+
+With nothing set, the engine runs on Blender's own Python (the weights-free tier, see
+tier.py); an engine environment switches to the neural tier. The environment lives in
+`bpy.utils.extension_path_user`, which an upgrade of the extension keeps (uninstalling
+removes it, with the extension).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +16,12 @@ from pathlib import Path
 import bpy
 from bpy.props import BoolProperty, IntProperty, StringProperty
 
-from . import setup_env
+from . import setup_env, tier
 
 ENV_PYTHON = "OT3D_ENGINE_PYTHON"  # overrides for headless use and CI
 DEFAULT_KEEP_JOBS = 5
+OFFLINE_MESSAGE = ("Blender is in offline mode: creating the engine environment downloads torch and "
+                   "transformers from PyPI. Allow Online Access (Preferences > System > Network) first")
 
 
 def _package() -> str:
@@ -38,18 +46,34 @@ def default_env_dir() -> Path:
     return user_dir() / "engine-venv"
 
 
-def engine_python(context=None) -> str:
-    """The interpreter that runs the engine: preferences, then $OT3D_ENGINE_PYTHON, then our venv."""
+def active_tier(context=None) -> tier.Tier:
+    """The engine environment if there is one (preferences, $OT3D_ENGINE_PYTHON, the created
+    venv: the neural tier), else Blender's own Python (the weights-free tier)."""
     prefs = get_prefs(context)
     if prefs is not None and prefs.engine_python.strip():
-        return bpy.path.abspath(prefs.engine_python.strip())
+        return tier.Tier(tier.NEURAL, bpy.path.abspath(prefs.engine_python.strip()), "preferences")
     if os.environ.get(ENV_PYTHON):
-        return os.environ[ENV_PYTHON]
+        return tier.Tier(tier.NEURAL, os.environ[ENV_PYTHON], f"${ENV_PYTHON}")
     venv_python = setup_env.venv_python(default_env_dir())
     if venv_python.is_file():
-        return str(venv_python)
-    raise FileNotFoundError("No engine Python: set one in the OpenTrack3D preferences "
-                            "or press 'Create Engine Environment' there")
+        return tier.Tier(tier.NEURAL, str(venv_python), "created environment")
+    return tier.Tier(tier.WEIGHTS_FREE, tier.blender_python(), "Blender")
+
+
+def engine_python(context=None) -> str:
+    """The interpreter that runs the engine (see active_tier)."""
+    return active_tier(context).python
+
+
+def draw_tier_status(self, context) -> None:
+    """A row in the Segment panel: which tier runs the engine and what the other one needs.
+    Appended to the panel's draw (kept apart from panels.py)."""
+    active = active_tier(context)
+    col = self.layout.column(align=True)
+    col.label(text=active.summary(), icon="SCRIPTPLUGINS" if active.neural else "PACKAGE")
+    sub = col.row()
+    sub.enabled = False
+    sub.label(text=active.other_needs())
 
 
 def engine_source(context=None) -> str | None:
@@ -101,8 +125,14 @@ class OT3D_AddonPreferences(bpy.types.AddonPreferences):
         layout.prop(self, "engine_source")
         layout.prop(self, "jobs_folder")
         layout.prop(self, "keep_jobs")
+        active = active_tier(context)
+        layout.label(text=active.summary() + f" ({active.python})")
         box = layout.box()
         box.label(text=f"Environment folder: {default_env_dir()}")
+        if not bpy.app.online_access:
+            warn = box.row()
+            warn.alert = True
+            warn.label(text=OFFLINE_MESSAGE, icon="ERROR")
         box.prop(self, "torch_index_url")
         row = box.row()
         row.operator("ot3d.create_engine_env", icon="CONSOLE")
@@ -131,6 +161,9 @@ class OT3D_OT_create_engine_env(bpy.types.Operator):
 
     def execute(self, context):
         base, target, index = self._args(context)
+        if self.install_packages and not bpy.app.online_access:
+            self.report({"ERROR"}, OFFLINE_MESSAGE)
+            return {"CANCELLED"}
         lines = []
         if bpy.app.background:
             try:

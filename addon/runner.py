@@ -4,6 +4,11 @@ No bpy here: the modal operator, the background (synchronous) path and the tests
 drive the same EngineProcess. Reader threads turn stdout lines into protocol messages
 on a queue and keep the tail of stderr for crash reports; `stop()` escalates
 cancel -> SIGTERM -> SIGKILL and always reaps the child, so no zombie is left behind.
+
+The worker never writes into the extension's folder: it runs with -B and
+PYTHONDONTWRITEBYTECODE (no .pyc beside the bundled engine source) in a working folder of
+its own. Run on Blender's own Python (the weights-free tier), it also gets the folder where
+Blender installed the extension's wheels (scipy, Pillow), see tier.py.
 """
 
 from __future__ import annotations
@@ -13,10 +18,12 @@ import os
 import queue
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
 
+from . import tier
 from .engine_link import engine_module, engine_root
 
 WORKER_MODULE = "ot3d_engine.worker"
@@ -32,10 +39,11 @@ def protocol():
 
 class EngineProcess:
     def __init__(self, python: str, engine_path: str | os.PathLike | None = None,
-                 extra_env: dict | None = None):
+                 extra_env: dict | None = None, cwd: str | os.PathLike | None = None):
         self.python = str(python)
         self.engine_path = Path(engine_path) if engine_path else engine_root()
         self.extra_env = dict(extra_env or {})
+        self.cwd = Path(cwd) if cwd else Path(tempfile.gettempdir())
         self.proc: subprocess.Popen | None = None
         self.hello: dict | None = None
         self._messages: queue.Queue = queue.Queue()
@@ -47,15 +55,10 @@ class EngineProcess:
     def start(self, hello_timeout: float = 60.0) -> dict:
         if not self.python or not (Path(self.python).is_file() or os.sep not in self.python):
             raise EngineError(f"engine Python not found: {self.python!r} (set it in the add-on preferences)")
-        env = os.environ.copy()
-        env["PYTHONPATH"] = os.pathsep.join([str(self.engine_path), *filter(None, [env.get("PYTHONPATH")])])
-        env["PYTHONUNBUFFERED"] = "1"
-        env["PYTHONIOENCODING"] = "utf-8"
-        env.update(self.extra_env)
         try:
             self.proc = subprocess.Popen(
-                [self.python, "-m", WORKER_MODULE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, env=env, cwd=str(self.engine_path), bufsize=0,
+                self.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, env=self.environment(), cwd=str(self.cwd), bufsize=0,
                 start_new_session=True)  # own process group: we can stop its children too
         except OSError as exc:
             raise EngineError(f"cannot start the engine with {self.python}: {exc}") from None
@@ -73,6 +76,21 @@ class EngineProcess:
             raise EngineError(str(exc)) from None
         self.hello = msg
         return msg
+
+    def command(self) -> list[str]:
+        return [self.python, "-B", "-m", WORKER_MODULE]
+
+    def environment(self) -> dict:
+        env = os.environ.copy()
+        paths = [str(self.engine_path)]
+        if tier.is_blender_python(self.python):
+            paths += tier.wheels_site_packages()
+        env["PYTHONPATH"] = os.pathsep.join([*paths, *filter(None, [env.get("PYTHONPATH")])])
+        env["PYTHONDONTWRITEBYTECODE"] = "1"  # for the worker's own children too
+        env["PYTHONUNBUFFERED"] = "1"
+        env["PYTHONIOENCODING"] = "utf-8"
+        env.update(self.extra_env)
+        return env
 
     def _spawn(self, target, name: str) -> None:
         t = threading.Thread(target=target, name=f"ot3d-engine-{name}", daemon=True)

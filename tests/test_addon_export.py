@@ -8,10 +8,15 @@ import json
 import numpy as np
 import pytest
 
-from addon_env import attr, bpy, ext_scene, fresh_scene, positions, segmented  # noqa: F401
+from addon_env import attr, bpy, engine_module, ext_scene, fresh_scene, positions, segmented  # noqa: F401
 
-from ot3d_engine.io.ply import read_ply
-from ot3d_engine.output.scene_io import read_scene
+
+def read_ply(path):
+    return engine_module("io.ply").read_ply(path)
+
+
+def read_scene(path):
+    return engine_module("output.scene_io").read_scene(path)
 
 
 def instances_of(scene) -> dict[int, dict]:

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.spatial.transform import Rotation
-
-from addon_env import bpy, ext_scene, positions, synth_scan  # noqa: F401
+from addon_env import bpy, engine_module, engine_side, ext_scene, positions, synth_scan  # noqa: F401
 
 FRAMES = 4  # imported frames per scan: enough to fuse views, few enough to stay fast
 
@@ -32,17 +30,12 @@ def import_scan(ext, path: Path, **props):
 
 
 def engine_cloud(params: dict) -> dict:
-    """The scan_cloud job run in this process with the same parameters (the add-on deleted its
-    job folder once the cloud was in Blender)."""
+    """The scan_cloud job run by the engine's own Python with the same parameters (the add-on
+    deleted its job folder once the cloud was in Blender)."""
     import tempfile
-    import threading
-
-    from ot3d_engine.jobs import scan_cloud_job
-    from ot3d_engine.worker import JobContext
 
     with tempfile.TemporaryDirectory() as tmp:
-        files, _ = scan_cloud_job(params, JobContext("test", Path(tmp), lambda msg: None, threading.Event()))
-        with np.load(files["cloud"]) as z:
+        with np.load(engine_side("scan_cloud", Path(tmp) / "cloud.npz", params=params)) as z:
             return {k: z[k] for k in z.files}
 
 
@@ -66,13 +59,15 @@ def _as_posefile(scan: Path, out: Path) -> Path:
     """The synthetic ScanNet-layout frames re-described as a pose.txt + manifest scan."""
     (out / "color").mkdir(parents=True)
     (out / "depth").mkdir()
-    rows = []
+    poses = []
     for i in range(FRAMES):
         os.symlink(scan / "color" / f"{i}.jpg", out / "color" / f"{i}.jpg")
         os.symlink(scan / "depth" / f"{i}.png", out / "depth" / f"{i}.png")
-        T = np.loadtxt(scan / "pose" / f"{i}.txt")
-        rows.append([*T[:3, 3], *Rotation.from_matrix(T[:3, :3]).as_quat()])
-    np.savetxt(out / "pose.txt", np.array(rows), fmt="%.9f")
+        poses.append(np.loadtxt(scan / "pose" / f"{i}.txt"))
+    poses = np.array(poses)
+    np.save(out.parent / "rotations.npy", poses[:, :3, :3])
+    quats = np.load(engine_side("quaternions", out.parent / "quats.npy", matrices=str(out.parent / "rotations.npy")))
+    np.savetxt(out / "pose.txt", np.hstack([poses[:, :3, 3], quats]), fmt="%.9f")
     K = np.loadtxt(scan / "intrinsic" / "intrinsic_depth.txt")
     (out / "ot3d_scan.json").write_text(json.dumps({
         "fx": K[0, 0], "fy": K[1, 1], "cx": K[0, 2], "cy": K[1, 2], "depth_scale": 1000,
@@ -145,9 +140,7 @@ def test_import_mesh_ply_and_obj(ext_scene, tmp_path):
     mesh_ply = synth_scan() / "scene_mesh.ply"
     assert bpy.ops.ot3d.import_mesh(filepath=str(mesh_ply)) == {"FINISHED"}
     obj = next(o for o in bpy.data.objects if o.get("ot3d_role") == "mesh")
-    from ot3d_engine.io.ply import read_ply
-
-    vertex, faces = read_ply(mesh_ply)
+    vertex, faces = engine_module("io.ply").read_ply(mesh_ply)
     assert len(obj.data.vertices) == len(vertex["x"]) and len(obj.data.polygons) == len(faces)
     assert scene.ot3d.mesh_path == str(mesh_ply)
     assert obj.users_collection[0].name == "Scan"

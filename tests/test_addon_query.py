@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from addon_env import bpy, ext_scene, segmented  # noqa: F401
+from addon_env import bpy, ext_scene, neural_engine, segmented  # noqa: F401
 
 
-def test_query_ranks_selects_and_lists_matches(segmented):
+def test_query_ranks_selects_and_lists_matches(segmented, neural_engine):
+    """Query needs the text encoder (torch): the neural tier."""
     ext, scene, _ = segmented
     objs = sorted(bpy.data.collections["Instances"].objects, key=lambda o: -o["point_count"])
     labels = {"chair": objs[0], "table": objs[1], "lamp": objs[2]}

@@ -14,12 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from addon_env import (EXT_MODULE, attr, bpy, built_zip, ext_scene, fresh_scene,  # noqa: F401
-                       installed_extension, load_engine_scene, positions, scene_state, segmented,
-                       segmented_scene_dir, synth_scan)
+from addon_env import (EXT_MODULE, attr, bpy, built_zip, engine_module, engine_side, ext_scene,  # noqa: F401
+                       fresh_scene, installed_extension, load_engine_scene, neural_engine, positions, scene_state,
+                       segmented, segmented_scene_dir, synth_scan)
 
-from ot3d_engine.io.loader import LAYOUTS as ENGINE_LAYOUTS
-from ot3d_engine.output.palette import instance_colors
+
+def instance_colors(ids):
+    return engine_module("output.palette").instance_colors(ids)
 
 
 def test_built_zip_validates_installs_and_enables():
@@ -28,6 +29,9 @@ def test_built_zip_validates_installs_and_enables():
     assert "blender_manifest.toml" in names and "__init__.py" in names
     assert "engine/ot3d_engine/protocol.py" in names and "engine/ot3d_engine/worker.py" in names
     assert "engine/pyproject.toml" in names
+    wheels = sorted(n for n in names if n.startswith("wheels/"))  # the weights-free tier's packages
+    assert [w.split("/")[1].split("-")[0] for w in wheels] == ["pillow", "scipy"]
+    assert "platforms" in zipfile.ZipFile(zip_path).read("blender_manifest.toml").decode()
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
     ext = installed_extension()
     assert Path(ext.__file__).parent.parent.name == "user_default"
@@ -39,10 +43,11 @@ def test_built_zip_validates_installs_and_enables():
     assert ext.engine_link.engine_root() == Path(ext.__file__).parent / "engine"
 
 
-def test_layout_choices_match_the_engine(ext_scene):
+def test_layout_choices_match_the_engine(ext_scene, tmp_path):
     ext, scene = ext_scene
     items = [i.identifier for i in scene.ot3d.bl_rna.properties["layout"].enum_items]
-    assert items == ["AUTO", *[lay.name for lay in ENGINE_LAYOUTS]]
+    engine_layouts = json.loads(engine_side("layouts", tmp_path / "layouts.json").read_text())
+    assert items == ["AUTO", *engine_layouts]
 
 
 def test_segment_materializes_the_engines_output(ext_scene):
@@ -118,7 +123,7 @@ def test_segment_with_superpoint_refinement_uses_the_scan_mesh(ext_scene):
     assert np.count_nonzero(ids) > 0.1 * len(ids)
 
 
-def test_job_folders_keep_the_newest_segmentations_and_drop_scratch(ext_scene):
+def test_job_folders_keep_the_newest_segmentations_and_drop_scratch(ext_scene, neural_engine):  # query: torch
     ext, scene = ext_scene
     prefs = bpy.context.preferences.addons[EXT_MODULE].preferences
     root = ext.preferences.jobs_root()

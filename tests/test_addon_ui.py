@@ -18,6 +18,7 @@ class Layout:
         self.log = log
         self.alert = False
         self.enabled = True
+        self.operator_context = "INVOKE_DEFAULT"  # read by the wrapper of appended draw functions
 
     def _sub(self, *a, **k):
         return Layout(self.log)
@@ -69,6 +70,10 @@ def test_panels_draw_in_every_state(ext_scene, state):
         assert "ot3d.segment" in ops and "ot3d.cancel_job" not in ops
     if state == "error":
         assert ("label", "/scan: unknown scan layout") in log
+    # the engine tier row (appended by preferences.draw_tier_status): no engine Python set here
+    assert ("label", "Weights-free tier: Blender's own Python") in log
+    assert any(kind == "label" and text.startswith("Neural backends need an engine environment")
+               for kind, text in log)
     assert ("label", "No segmentation") in draw(ext.panels.OT3D_PT_instances, bpy.context)
     assert ("list", "query_matches") in draw(ext.panels.OT3D_PT_query, bpy.context)
 

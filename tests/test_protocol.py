@@ -247,3 +247,20 @@ def test_runner_reports_a_missing_interpreter(tmp_path):
     assert job.outcome.status == "crashed" and "engine Python not found" in job.outcome.message
     with pytest.raises(runner.EngineError):
         runner.EngineProcess(str(tmp_path / "no-python")).start()
+
+
+def test_runner_writes_no_bytecode_beside_the_engine_source(tmp_path, monkeypatch):
+    """The extension's folder stays as installed: the worker runs with -B, and so do its children."""
+    import shutil
+
+    root = tmp_path / "engine"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "ot3d_engine", root / "ot3d_engine",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+    job = engine_job.EngineJob(sys.executable, "info", {"roles": ["segmenter"]}, tmp_path / "jobs",
+                               engine_path=root).start()
+    assert job.wait(timeout=60).ok
+    assert job.engine.command()[1] == "-B" and job.engine.environment()["PYTHONDONTWRITEBYTECODE"] == "1"
+    assert not list(root.rglob("*.pyc"))
+    assert job.engine.cwd == job.job_dir  # its working folder is the job's, never the install folder
+

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import backends, job_status, segment_ops, segmentation as seg
+from . import backends, job_status, query_ops, segment_ops, segmentation as seg
 
 ROLE_TITLES = {"segmenter": "Segmenter", "features": "Features", "classifier": "Labeller", "tracker": "Tracker"}
 
@@ -143,6 +143,9 @@ class OT3D_PT_query(_Sidebar, bpy.types.Panel):
         row.prop(s, "query_top_k")
         row.prop(s, "query_verify", text="", icon="HIDE_OFF")
         row.prop(s, "query_small_model", text="", icon="LIGHT_SIZE")
+        if seg.scene_object(context.scene) is not None and not query_ops.has_labels(context.scene):
+            layout.label(text="No labels yet: Query needs a labeller (or Relabel) or the image-text model",
+                         icon="INFO")
         layout.template_list("OT3D_UL_matches", "", s, "query_matches", s, "query_index", rows=3)
         if 0 <= s.query_index < len(s.query_matches):
             item = s.query_matches[s.query_index]

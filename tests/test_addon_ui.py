@@ -95,6 +95,10 @@ def test_panels_draw_with_a_segmentation_and_matches(segmented):
     assert ("label", f"no label #{obj['instance_id']}") in log  # no labeller ran
     for op in ("ot3d.relabel", "ot3d.merge", "ot3d.split", "ot3d.move_points", "ot3d.delete", "ot3d.export"):
         assert ("operator", op) in log
+    hint = ("label", "No labels yet: Query needs a labeller (or Relabel) or the image-text model")
+    assert hint in draw(ext.panels.OT3D_PT_query, bpy.context)
+    obj["label"] = "chair"
+    assert hint not in draw(ext.panels.OT3D_PT_query, bpy.context)
     item = scene.ot3d.query_matches.add()
     item.instance_id, item.label, item.score, item.reason = 1, "chair", 0.9, "it has four legs and a seat"
     assert ("label", "it has four legs and a seat") in draw(ext.panels.OT3D_PT_query, bpy.context)

@@ -4,11 +4,13 @@ with a description and what it needs, and whether the engine that would run it h
 Blender never imports torch or transformers to find out: the neural backends need them in
 the engine's interpreter, and `neural_engine()` asks that interpreter (a subprocess that
 only looks the packages up, `importlib.util.find_spec`, without importing them), once per
-interpreter path, caching the answer for the session.
+interpreter, caching the answer until that interpreter's folder changes (pip installing
+torch or transformers adds their scripts beside it).
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
 
@@ -79,14 +81,18 @@ def find(role: str, ident: str) -> Backend:
 
 # -- availability -------------------------------------------------------------------------
 
-_PROBED: dict[str, tuple[str, ...]] = {}  # engine Python -> the NEURAL packages it lacks
+_PROBED: dict[str, tuple[str, ...]] = {}  # engine Python (+ its folder's mtime) -> packages it lacks
 _PROBE = ("import importlib.util, sys\n"
           "sys.stdout.write(' '.join(n for n in sys.argv[1:] if importlib.util.find_spec(n) is None))")
 
 
 def missing_packages(python: str, packages=NEURAL, timeout: float = 20.0) -> tuple[str, ...]:
     """The packages `python` cannot import (looked up, not imported: no torch start-up)."""
-    key = f"{python}\0{' '.join(packages)}"
+    try:
+        stamp = os.stat(os.path.dirname(os.path.abspath(python)) or ".").st_mtime_ns
+    except OSError:
+        stamp = 0
+    key = f"{python}\0{stamp}\0{' '.join(packages)}"
     if key not in _PROBED:
         try:
             out = subprocess.run([python, "-c", _PROBE, *packages], capture_output=True, text=True,

@@ -166,6 +166,15 @@ def test_neural_backends_are_greyed_with_the_reason_when_the_engine_lacks_torch(
             bpy.ops.ot3d.segment()  # refused before any engine starts
         assert set(root.iterdir()) == before and not ext.engine_job.ACTIVE
         assert s.last_error.startswith("Grounded SAM needs torch")
+
+        # packages installed into that environment later are seen (pip adds scripts to bin/)
+        site = next((tmp_path / "bare" / "lib").glob("python3*")) / "site-packages"
+        for name in ("torch", "transformers"):
+            (site / name).mkdir()
+            (site / name / "__init__.py").write_text("")
+        (tmp_path / "bare" / "bin" / "torchrun").write_text("")
+        log = draw(ext.panels.BACKEND_MENUS["segmenter"], bpy.context)
+        assert {x[2]: x[3] for x in log if x[0] == "choice"}["grounded"] is True
     finally:
         prefs.engine_python = ""
         s.segmenter = "geometric"

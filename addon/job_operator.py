@@ -146,7 +146,6 @@ class EngineJobOperator:
         outcome = job.outcome
         settings = context.scene.ot3d
         settings.running = False
-        job_status.of(context.scene).log_title = f"{self.job_name} {job.job_id}: {outcome.status}"
         job_status.of(context.scene).log = engine_log(job)
         if outcome.status == "cancelled":
             settings.status = "Cancelled"

@@ -17,7 +17,6 @@ class JobStatus:
     text: str = ""  # one line: the stage and its message, or the outcome
     error: str = ""  # one line: the cause of the last failure ("" = none)
     log: str = ""  # the last job's engine log (messages, traceback, stderr) for "Show Log"
-    log_title: str = ""
 
 
 _STATES: dict[str, JobStatus] = {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import bpy
 from bpy.props import IntProperty, StringProperty
 
@@ -13,20 +15,76 @@ def _has_segmentation(context) -> bool:
 
 
 class _Correction:
+    """Every correction runs in Object Mode: mesh data (attributes, vertex selection) is only
+    current there. From Edit Mode the edit meshes are written back first (mode_set does that),
+    the correction runs, and the objects that still exist go back into Edit Mode once the
+    operator's undo step has been pushed (a timer): ending the operator in Edit Mode would make
+    that step an edit-mesh step, which does not hold the other objects, and Ctrl+Z would then
+    not undo the correction."""
+
     bl_options = {"REGISTER", "UNDO"}
+    _sources = ()
 
     @classmethod
     def poll(cls, context):
         return _has_segmentation(context)
 
     def execute(self, context):
+        editing = [o for o in (context.objects_in_mode or []) if o.mode == "EDIT"]
+        self._sources = list(editing)
+        if editing:
+            bpy.ops.object.mode_set(mode="OBJECT")
         try:
             message = self.apply(context)
         except corrections.CorrectionError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
+        finally:
+            if editing:
+                back_to_edit_mode_later(_names_of_survivors(editing))
         self.report({"INFO"}, message)
         return {"FINISHED"}
+
+
+def _names_of_survivors(objects) -> list[str]:
+    """Current names (a relabel renames) of the objects a merge or delete did not remove."""
+    names = []
+    for obj in objects:
+        try:
+            names.append(obj.name)
+        except ReferenceError:  # removed
+            continue
+    return names
+
+
+_EDIT_AGAIN: list[str] = []  # objects to put back into Edit Mode after the undo push
+
+
+def back_to_edit_mode_later(names) -> None:
+    _EDIT_AGAIN[:] = list(names)
+    if not bpy.app.timers.is_registered(back_to_edit_mode):
+        bpy.app.timers.register(back_to_edit_mode, first_interval=0.0)
+
+
+def back_to_edit_mode() -> None:
+    """Edit Mode again for the objects (found by name: undo or a file load may have replaced them).
+    Runs from a timer in the UI; background scripts without an event loop may call it."""
+    names, _EDIT_AGAIN[:] = list(_EDIT_AGAIN), []
+    if bpy.app.timers.is_registered(back_to_edit_mode):
+        bpy.app.timers.unregister(back_to_edit_mode)
+    view_layer = bpy.context.view_layer
+    alive = [view_layer.objects[n] for n in names if n in view_layer.objects]
+    alive = [o for o in alive if o.type == "MESH"]
+    if not alive or bpy.context.mode != "OBJECT":
+        return None
+    if view_layer.objects.active not in alive:
+        view_layer.objects.active = alive[0]
+    for obj in alive:
+        obj.select_set(True)
+    window = next(iter(getattr(bpy.context.window_manager, "windows", [])), None)
+    with bpy.context.temp_override(window=window) if window is not None else nullcontext():
+        bpy.ops.object.mode_set(mode="EDIT")
+    return None
 
 
 class OT3D_OT_relabel(_Correction, bpy.types.Operator):
@@ -90,7 +148,7 @@ class OT3D_OT_move_points(_Correction, bpy.types.Operator):
 
     def apply(self, context):
         target = self.target if self.target >= 0 else context.scene.ot3d.move_target
-        sources = set(context.objects_in_mode or []) | set(context.selected_objects)
+        sources = set(self._sources) | set(context.selected_objects)
         if context.active_object is not None:
             sources.add(context.active_object)
         n = corrections.move_points(context.scene, list(sources), target)

@@ -79,7 +79,7 @@ def split(scene, obj: bpy.types.Object) -> bpy.types.Object:
     new_id = int(max(ids.max(initial=0), max(seg.instance_objects(scene), default=0))) + 1
     ids[moved] = new_id
     seg.set_int_attr(scene_obj.data, seg.SCENE_ATTR, ids)
-    new = seg.new_instance_object(scene, new_id, str(obj.get("label", "object")), float(obj.get("score", 0.0)),
+    new = seg.new_instance_object(scene, new_id, str(obj.get("label") or seg.UNLABELLED), float(obj.get("score", 0.0)),
                                   float(obj.get("label_score", 0.0)),
                                   best_views=json.loads(obj.get(seg.VIEWS_KEY, "[]")))
     _rebuild(scene, ids, points, [int(obj["instance_id"]), new_id])

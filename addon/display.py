@@ -3,7 +3,9 @@
 Clouds are meshes without faces (fast to fill with foreach_set, editable, selectable);
 a shared Geometry Nodes group turns their vertices into real points for the viewport
 and Cycles, and a material colours them either by the object's colour (instances)
-or by the scan's colour attribute (full scene, imported scans).
+or by the scan's colour attribute (full scene, imported scans). The full-scene object
+shows only its unassigned points (instance_id 0): the instances show the rest, so each
+point is drawn once.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ MODIFIER = "OT3D Points"
 INSTANCE_MATERIAL = "OT3D Instance Colour"
 SCAN_MATERIAL = "OT3D Scan Colour"
 COLOR_ATTR = "Col"
+UNASSIGNED_ONLY = "Unassigned only"
 
 
 def _material(name: str, colour_node) -> bpy.types.Material:
@@ -65,12 +68,33 @@ def points_group() -> bpy.types.NodeTree:
     radius.default_value = 0.01
     radius.min_value = 0.0
     iface.new_socket(name="Material", in_out="INPUT", socket_type="NodeSocketMaterial")
+    iface.new_socket(name=UNASSIGNED_ONLY, in_out="INPUT", socket_type="NodeSocketBool")
     iface.new_socket(name="Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
     nodes, links = ng.nodes, ng.links
     gin, gout = nodes.new("NodeGroupInput"), nodes.new("NodeGroupOutput")
     to_points = nodes.new("GeometryNodeMeshToPoints")
     set_mat = nodes.new("GeometryNodeSetMaterial")
     gin.location, to_points.location, set_mat.location, gout.location = (-400, 0), (-150, 0), (100, 0), (350, 0)
+    # selection = not "Unassigned only" or instance_id == 0
+    ids = nodes.new("GeometryNodeInputNamedAttribute")
+    ids.data_type = "INT"
+    ids.inputs["Name"].default_value = "instance_id"
+    is_free = nodes.new("FunctionNodeCompare")
+    is_free.data_type, is_free.operation = "INT", "EQUAL"
+    a_int = next(sock for sock in is_free.inputs if sock.identifier == "A_INT")
+    b_int = next(sock for sock in is_free.inputs if sock.identifier == "B_INT")
+    b_int.default_value = 0
+    show_all = nodes.new("FunctionNodeBooleanMath")
+    show_all.operation = "NOT"
+    either = nodes.new("FunctionNodeBooleanMath")
+    either.operation = "OR"
+    ids.location, is_free.location, show_all.location, either.location = (-700, -250), (-500, -250), (-500, -100), (
+        -300, -200)
+    links.new(ids.outputs["Attribute"], a_int)
+    links.new(gin.outputs[UNASSIGNED_ONLY], show_all.inputs[0])
+    links.new(show_all.outputs[0], either.inputs[0])
+    links.new(is_free.outputs["Result"], either.inputs[1])
+    links.new(either.outputs[0], to_points.inputs["Selection"])
     links.new(gin.outputs["Geometry"], to_points.inputs["Mesh"])
     links.new(gin.outputs["Radius"], to_points.inputs["Radius"])
     links.new(to_points.outputs["Points"], set_mat.inputs["Geometry"])
@@ -79,7 +103,8 @@ def points_group() -> bpy.types.NodeTree:
     return ng
 
 
-def show_as_points(obj: bpy.types.Object, material: bpy.types.Material, radius: float) -> None:
+def show_as_points(obj: bpy.types.Object, material: bpy.types.Material, radius: float,
+                   unassigned_only: bool = False) -> None:
     group = points_group()
     mod = obj.modifiers.get(MODIFIER) or obj.modifiers.new(MODIFIER, "NODES")
     mod.node_group = group
@@ -88,6 +113,8 @@ def show_as_points(obj: bpy.types.Object, material: bpy.types.Material, radius: 
                if getattr(item, "in_out", None) == "INPUT"}
     mod[by_name["Radius"]] = float(radius)
     mod[by_name["Material"]] = material
+    if UNASSIGNED_ONLY in by_name:  # groups saved by older versions lack it
+        mod[by_name[UNASSIGNED_ONLY]] = bool(unassigned_only)
     if not obj.data.materials:
         obj.data.materials.append(material)
 

@@ -9,11 +9,17 @@ so a cancelled, failed or crashed job leaves the scene as it was.
 
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
 
 import bpy
 
-from . import engine_job, preferences
+from . import engine_job, job_status, preferences
+from .overall_progress import OverallProgress
+
+
+class ResultRefused(Exception):
+    """Raised by apply_result when the engine's answer must not be applied (the message says why)."""
 
 
 class EngineJobOperator:
@@ -27,6 +33,7 @@ class EngineJobOperator:
     keeps_job_folder = False
     _job = None
     _timer = None
+    _progress = None
 
     # -- subclass hooks ------------------------------------------------------------------
     def job_params(self, context, job_dir: Path) -> dict:
@@ -35,6 +42,10 @@ class EngineJobOperator:
     def apply_result(self, context, outcome: engine_job.JobOutcome) -> str:
         """Turn the result files into Blender data; returns the message to report."""
         raise NotImplementedError
+
+    def stage_weights(self, params: dict) -> dict[str, float]:
+        """Each engine stage's share of the job, in order (see overall_progress); {} = one stage."""
+        return {}
 
     # -- running -------------------------------------------------------------------------
     def _start(self, context):
@@ -54,6 +65,15 @@ class EngineJobOperator:
             return None
         settings.running, settings.progress, settings.last_error = True, 0.0, ""
         settings.status = f"{self.job_name}: starting engine"
+        self._progress = OverallProgress(self.stage_weights(job.params))
+        scene = context.scene
+
+        def on_progress(job, stage, fraction, message):
+            s = scene.ot3d
+            s.progress = self._progress.update(stage, fraction)
+            s.status = f"{stage}: {message}" if message else stage
+
+        job.on_progress = on_progress
         return job.start()
 
     def execute(self, context):
@@ -88,14 +108,12 @@ class EngineJobOperator:
             job.cancel()
         if event.type != "TIMER" and event.type != "ESC":
             return {"PASS_THROUGH"}
-        outcome = job.poll()
+        outcome = job.poll()  # progress messages update settings.progress/status (on_progress)
         settings = context.scene.ot3d
-        settings.progress = job.fraction
-        settings.status = f"{job.stage}: {job.message}" if job.message else job.stage
-        context.window_manager.progress_update(int(job.fraction * 100))
+        context.window_manager.progress_update(int(settings.progress * 100))
         if context.workspace is not None:
             context.workspace.status_text_set(
-                f"OpenTrack3D {self.job_name} — {settings.status} ({job.fraction:.0%}) — Esc to cancel")
+                f"OpenTrack3D {self.job_name} — {settings.status} ({settings.progress:.0%}) — Esc to cancel")
         _redraw(context)
         if outcome is None:
             return {"RUNNING_MODAL"}
@@ -119,37 +137,73 @@ class EngineJobOperator:
 
     def _finish(self, context, job: engine_job.EngineJob):
         try:
-            return self._apply(context, job.outcome)
+            return self._apply(context, job)
         finally:
             if not (self.keeps_job_folder and job.outcome.ok):
                 job.discard()
 
-    def _apply(self, context, outcome: engine_job.JobOutcome):
+    def _apply(self, context, job: engine_job.EngineJob):
+        outcome = job.outcome
         settings = context.scene.ot3d
         settings.running = False
-        settings.progress = 1.0 if outcome.ok else settings.progress
+        job_status.of(context.scene).log = engine_log(job)
         if outcome.status == "cancelled":
             settings.status = "Cancelled"
             self.report({"WARNING"}, f"OpenTrack3D {self.job_name} cancelled; nothing was changed")
             return {"CANCELLED"}
         if not outcome.ok:
-            return self._fail(context, outcome.report_text())
+            return self._fail(context, one_line_cause(outcome))
         try:
             message = self.apply_result(context, outcome)
+        except ResultRefused as exc:  # a valid answer that does not help: say why, change nothing
+            return self._fail(context, str(exc))
         except Exception as exc:  # a broken result file: report it, the scene stays as it was
+            job_status.of(context.scene).log += "\n-- reading the result --\n" + traceback.format_exc()
             return self._fail(context, f"Could not read the engine's result: {exc}")
+        settings.progress = self._progress.finish() if self._progress is not None else 1.0
         settings.status = message
         self.report({"INFO"}, message)
         _redraw(context)
         return {"FINISHED"}
 
     def _fail(self, context, text: str):
+        """The panel and the report get one line (the cause); Show Log has the rest."""
         settings = context.scene.ot3d
         settings.running = False
-        settings.last_error = text
-        settings.status = text.splitlines()[0] if text else "failed"
-        self.report({"ERROR"}, text)
+        lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+        cause = lines[0] if lines else "failed"
+        settings.last_error = cause
+        settings.status = cause
+        self.report({"ERROR"}, cause)
         return {"CANCELLED"}
+
+
+def one_line_cause(outcome: engine_job.JobOutcome) -> str:
+    """What went wrong, in one line: the engine's own message; for a crash (the engine died,
+    or never started), that plus the last line the engine wrote (usually the exception)."""
+    lines = [line.strip() for line in outcome.message.splitlines() if line.strip()]
+    cause = lines[0] if lines else f"the engine job ended with '{outcome.status}'"
+    if outcome.status == "crashed":
+        detail = [line.strip() for line in [*lines[1:], *outcome.traceback.splitlines()] if line.strip()]
+        if detail and detail[-1] not in cause:
+            cause = f"{cause.rstrip('.')}: {detail[-1]}"
+    return cause[:400]
+
+
+def engine_log(job: engine_job.EngineJob) -> str:
+    """Everything the engine said about the job, for the Show Log text block."""
+    outcome = job.outcome
+    parts = [f"OpenTrack3D {job.job} job {job.job_id}: {outcome.status}", f"job folder: {job.job_dir}"]
+    if outcome.message:
+        parts.append(outcome.message)
+    if job.logs:
+        parts += ["", "-- engine log --", *job.logs]
+    if outcome.traceback:
+        parts += ["", "-- traceback --", outcome.traceback.rstrip()]
+    stderr = job.engine.stderr_tail(200) if job.engine is not None else ""
+    if stderr and stderr.strip() not in outcome.traceback:
+        parts += ["", "-- engine stderr --", stderr.rstrip()]
+    return "\n".join(parts) + "\n"
 
 
 def _redraw(context) -> None:
@@ -173,4 +227,43 @@ class OT3D_OT_cancel_job(bpy.types.Operator):
         return {"FINISHED"} if n else {"CANCELLED"}
 
 
-classes = (OT3D_OT_cancel_job,)
+LOG_TEXT = "OpenTrack3D engine log"
+
+
+class OT3D_OT_show_log(bpy.types.Operator):
+    """Open the last engine job's log (messages, traceback, engine output) in a Text block"""
+
+    bl_idname = "ot3d.show_log"
+    bl_label = "Show Log"
+
+    def execute(self, context):
+        state = job_status.of(context.scene)
+        if not state.log:
+            self.report({"WARNING"}, "No engine job has run in this session")
+            return {"CANCELLED"}
+        text = bpy.data.texts.get(LOG_TEXT) or bpy.data.texts.new(LOG_TEXT)
+        text.clear()
+        text.write(state.log)
+        text.current_line_index = 0
+        _show_text(context, text)
+        self.report({"INFO"}, f"Engine log in the text block '{text.name}'")
+        return {"FINISHED"}
+
+
+def _show_text(context, text) -> None:
+    """In a Text Editor: one already open, else a new window with one (no-op without a UI)."""
+    wm = context.window_manager
+    if bpy.app.background or not getattr(wm, "windows", None):
+        return
+    for window in wm.windows:
+        for area in window.screen.areas:
+            if area.type == "TEXT_EDITOR":
+                area.spaces.active.text = text
+                return
+    bpy.ops.wm.window_new()
+    area = wm.windows[-1].screen.areas[0]
+    area.type = "TEXT_EDITOR"
+    area.spaces.active.text = text
+
+
+classes = (OT3D_OT_cancel_job, OT3D_OT_show_log)

@@ -53,7 +53,7 @@ def load_ply(path: str | Path) -> SceneData:
     label_ids = vertex.get("label_id")
     instances = []
     for inst_id in np.unique(ids[ids > 0]):
-        label = "object"
+        label = seg.UNLABELLED
         if label_ids is not None and names:
             lid = int(np.bincount(label_ids[ids == inst_id].astype(np.int64)).argmax())
             label = names.get(lid, label)
@@ -90,7 +90,7 @@ def materialize(scene: bpy.types.Scene, data: SceneData, name: str = seg.SCENE_O
     scene_obj["source"] = data.source
     if data.meta.get("scan"):
         scene_obj["scan"] = str(data.meta["scan"])
-    display.show_as_points(scene_obj, display.scan_material(), radius)
+    display.show_as_points(scene_obj, display.scan_material(), radius, unassigned_only=True)
     scene_obj.hide_render = True  # the instances are what a render should show
     scene.ot3d.scene_object = scene_obj
 
@@ -101,13 +101,23 @@ def materialize(scene: bpy.types.Scene, data: SceneData, name: str = seg.SCENE_O
     for rec in data.instances:
         inst_id = int(rec["id"])
         lo, hi = np.searchsorted(sorted_ids, [inst_id, inst_id + 1])
-        obj = seg.new_instance_object(scene, inst_id, rec.get("label", "object"), float(rec.get("score", 0.0)),
+        obj = seg.new_instance_object(scene, inst_id, rec.get("label") or seg.UNLABELLED, float(rec.get("score", 0.0)),
                                       float(rec.get("label_score", 0.0)), radius=radius,
                                       best_views=rec.get("best_views", []), observations=rec.get("observations", 0))
         seg.set_instance_points(obj, order[lo:hi], data.points)
         objects[inst_id] = obj
     _show_object_colours()
+    show_one_cloud(scene)
     return scene_obj, objects
+
+
+def show_one_cloud(scene: bpy.types.Scene) -> list[bpy.types.Object]:
+    """Hide the imported scan clouds (kept, not deleted: the panel's "Show imported scan"
+    brings them back), so that the segmentation is the one cloud in view."""
+    scans = [o for o in scene.objects if o.get(seg.ROLE) == "scan"]
+    for obj in scans:
+        obj.hide_set(True)
+    return scans
 
 
 def _show_object_colours() -> None:

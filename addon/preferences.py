@@ -84,13 +84,11 @@ def engine_source(context=None) -> str | None:
 
 
 def jobs_root(context=None) -> Path:
+    """The preferences' jobs folder, else beside the saved .blend, else a temp folder (job_folders)."""
+    from . import job_folders
+
     prefs = get_prefs(context)
-    if prefs is not None and prefs.jobs_folder.strip():
-        root = Path(bpy.path.abspath(prefs.jobs_folder.strip()))
-    else:
-        root = user_dir() / "jobs"
-    root.mkdir(parents=True, exist_ok=True)
-    return root
+    return job_folders.jobs_root(prefs.jobs_folder if prefs is not None else "")
 
 
 def keep_jobs(context=None) -> int:
@@ -109,7 +107,9 @@ class OT3D_AddonPreferences(bpy.types.AddonPreferences):
         name="Engine source", subtype="DIR_PATH",
         description="Folder containing ot3d_engine/ to run instead of the copy bundled with the extension")
     jobs_folder: StringProperty(name="Jobs folder", subtype="DIR_PATH",
-                                description="Where engine jobs write their results. Empty = extension user folder")
+                                description="Where engine jobs write their results. Empty = a folder "
+                                            "'<blend name>_ot3d' beside the saved .blend (Blender's user "
+                                            "data folder for unsaved files)")
     keep_jobs: IntProperty(
         name="Keep segmentations", default=DEFAULT_KEEP_JOBS, min=1, max=1000,
         description="How many of the newest segmentation job folders (scene.ply, preview.png) stay on "

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import bpy
+from bpy.app.handlers import persistent
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty,
                        PointerProperty, StringProperty)
+
+from . import backends, job_status
 
 # The engine's scan layouts (ot3d_engine.io.loader.LAYOUTS; a test keeps the two in step).
 LAYOUTS = [
@@ -25,6 +28,33 @@ def _radius_changed(self, context):
     display.set_radius(objs, self.point_radius)
 
 
+def _scan_objects(scene):
+    from . import segmentation
+
+    return [o for o in scene.objects if o.get(segmentation.ROLE) == "scan"]
+
+
+def _get_show_scan(self) -> bool:
+    return any(o.visible_get() for o in _scan_objects(self.id_data))
+
+
+def _set_show_scan(self, value: bool) -> None:
+    for obj in _scan_objects(self.id_data):
+        obj.hide_set(not value)
+
+
+def _transient(field: str, doc: str):
+    """A Python attribute of scene.ot3d kept in job_status (never saved in the .blend)."""
+
+    def get(self):
+        return getattr(job_status.of(self.id_data), field)
+
+    def set_(self, value):
+        setattr(job_status.of(self.id_data), field, value)
+
+    return property(get, set_, doc=doc)
+
+
 class OT3D_QueryMatch(bpy.types.PropertyGroup):
     instance_id: IntProperty(name="Instance")
     label: StringProperty(name="Label")
@@ -42,22 +72,31 @@ class OT3D_SceneSettings(bpy.types.PropertyGroup):
     max_frames: IntProperty(name="Max frames", default=0, min=0, description="0 = all frames")
     vocabulary: StringProperty(name="Vocabulary", default="",
                                description="Comma-separated class names for open-vocabulary labels")
-    segmenter: StringProperty(name="2D segmenter", default="geometric")
-    features: StringProperty(name="Features", default="color")
-    classifier: StringProperty(name="Labeller", default="", description="Empty = no labelling backend")
+    segmenter: EnumProperty(name="2D segmenter", items=backends.enum_items("segmenter"), default="geometric",
+                            description="What finds the objects in each frame")
+    features: EnumProperty(name="Features", items=backends.enum_items("features"), default="color",
+                           description="What describes each mask for the tracker")
+    classifier: EnumProperty(name="Labeller", items=backends.enum_items("classifier"), default=backends.NO_LABELS,
+                             description="What names each instance")
+    tracker: EnumProperty(name="Tracker", items=backends.enum_items("tracker"), default="visual_spatial",
+                          description="How masks are followed from frame to frame")
     superpoints: BoolProperty(name="Superpoint refinement", default=False,
                               description="Snap instances to mesh superpoints (needs a superpoint mesh)")
     import_frustums: BoolProperty(name="Camera frustums", default=False)
     import_voxel: FloatProperty(name="Import voxel", default=0.02, min=0.001, max=1.0, unit="LENGTH")
     point_radius: FloatProperty(name="Point size", default=0.01, min=0.0005, max=0.5, unit="LENGTH",
                                 update=_radius_changed)
+    show_scan: BoolProperty(name="Show imported scan", get=_get_show_scan, set=_set_show_scan,
+                            description="Show the imported scan cloud (hidden once a segmentation is in the "
+                                        "scene, so that one cloud is visible)")
 
     # state
     scene_object: PointerProperty(type=bpy.types.Object, name="Segmented scene")
-    running: BoolProperty(default=False)
-    progress: FloatProperty(default=0.0, min=0.0, max=1.0, subtype="FACTOR")
-    status: StringProperty(default="")
-    last_error: StringProperty(default="")
+    # transient (job_status): never written into the .blend
+    running = _transient("running", "An engine job is running")
+    progress = _transient("progress", "The whole job's progress, 0..1")
+    status = _transient("text", "One line: what the job is doing or how it ended")
+    last_error = _transient("error", "One line: why the last job failed")
 
     # corrections
     new_label: StringProperty(name="Label", default="")
@@ -79,9 +118,20 @@ class OT3D_SceneSettings(bpy.types.PropertyGroup):
 classes = (OT3D_QueryMatch, OT3D_SceneSettings)
 
 
+@persistent
+def _forget_job_status(*_args) -> None:
+    job_status.forget_all()
+
+
 def register():
+    job_status.forget_all()  # a (re-)enabled add-on has no jobs
     bpy.types.Scene.ot3d = PointerProperty(type=OT3D_SceneSettings)
+    if _forget_job_status not in bpy.app.handlers.load_post:
+        bpy.app.handlers.load_post.append(_forget_job_status)
 
 
 def unregister():
+    for fn in [f for f in bpy.app.handlers.load_post if getattr(f, "__name__", "") == _forget_job_status.__name__
+               and getattr(f, "__module__", "") == __name__]:
+        bpy.app.handlers.load_post.remove(fn)
     del bpy.types.Scene.ot3d

@@ -9,7 +9,14 @@ from bpy.props import IntProperty
 
 from . import segmentation as seg
 from .export import write_scene_folder
-from .job_operator import EngineJobOperator
+from .job_operator import EngineJobOperator, ResultRefused
+
+NEEDS_LABELS = ("Query needs labels or an image-text model: no instance has a label (choose a Labeller and "
+                "Segment again, or Relabel instances), and {why}")
+
+
+def has_labels(scene) -> bool:
+    return any(seg.is_labelled(o.get("label")) for o in seg.instance_objects(scene).values())
 
 
 def apply_matches(context, matches: list[dict]) -> list[bpy.types.Object]:
@@ -52,6 +59,8 @@ class OT3D_OT_query(EngineJobOperator, bpy.types.Operator):
         text = settings.query_text.strip()
         if not text:
             raise ValueError("Type a query first")
+        if not settings.query_verify and not has_labels(context.scene):
+            raise ValueError(NEEDS_LABELS.format(why="'Verify with image-text model' is off"))
         # the engine ranks the scene as it is now, corrections included
         data = seg.snapshot(context.scene)
         scene_dir = job_dir / "scene_in"
@@ -62,6 +71,10 @@ class OT3D_OT_query(EngineJobOperator, bpy.types.Operator):
 
     def apply_result(self, context, outcome) -> str:
         matches = outcome.data.get("matches", [])
+        if not outcome.data.get("verified") and not has_labels(context.scene):
+            # ranked by label text alone, and every label is the same: the order means nothing
+            raise ResultRefused(NEEDS_LABELS.format(why="the engine could not use an image-text model "
+                                                        "(Show Log says why)"))
         hits = apply_matches(context, matches)
         if not matches:
             return "No instance matches the query"

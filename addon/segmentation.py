@@ -3,7 +3,8 @@
 - The full-scene object (custom property ot3d_role = "scene") holds every point, the
   scan colour ("Col") and the integer point attribute `instance_id` (0 = unassigned):
   it is the source of truth that corrections edit and export writes.
-- Each instance is an object `label.id` in the "Instances" collection, holding its own
+- Each instance is an object `label.id` (`instance.id` while it has no label) in the
+  "Instances" collection, holding its own
   points plus a `point_index` attribute (its points' indices in the full scene), with
   custom properties instance_id, label, score, label_score, point_count and its colour
   as the object colour.
@@ -28,6 +29,10 @@ INSTANCES_COLLECTION = "Instances"
 SEGMENTATION_COLLECTION = "Segmentation"
 SCENE_OBJECT_NAME = "OT3D Scene"
 VIEWS_KEY = "ot3d_best_views"  # JSON: the engine's best views of the instance (for queries)
+# The engine's class-agnostic label (no labelling backend ran, or it saw nothing): kept as
+# the label, so exports and evaluation stay class-agnostic, but not shown as a name.
+UNLABELLED = "object"
+UNLABELLED_NAME = "instance"
 
 
 @dataclass
@@ -143,8 +148,12 @@ def instance_objects(scene: bpy.types.Scene) -> dict[int, bpy.types.Object]:
     return {int(o["instance_id"]): o for o in scene.objects if o.get(ROLE) == "instance"}
 
 
+def is_labelled(label) -> bool:
+    return bool(label) and str(label) != UNLABELLED
+
+
 def instance_name(label: str, inst_id: int) -> str:
-    return f"{label}.{inst_id}"
+    return f"{label if is_labelled(label) else UNLABELLED_NAME}.{inst_id}"
 
 
 def instance_color(inst_id: int) -> tuple[float, float, float, float]:
@@ -207,7 +216,7 @@ def snapshot(scene: bpy.types.Scene) -> SceneData:
     ids = get_int_attr(obj.data, SCENE_ATTR)
     records = []
     for inst_id, inst in sorted(instance_objects(scene).items()):
-        records.append({"id": inst_id, "label": str(inst.get("label", "object")),
+        records.append({"id": inst_id, "label": str(inst.get("label") or UNLABELLED),
                         "score": float(inst.get("score", 0.0)), "label_score": float(inst.get("label_score", 0.0)),
                         "observations": int(inst.get("observations", 0)),
                         "best_views": json.loads(inst.get(VIEWS_KEY, "[]"))})

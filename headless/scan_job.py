@@ -200,7 +200,8 @@ class ScanAnnotation:
             raise StepFailed("setup", f"unknown layout {o['layout']!r} (one of: {', '.join(choices)})") from None
         s.frame_stride, s.max_frames = int(o["stride"]), int(o["max_frames"])
         s.vocabulary = ", ".join(o["vocabulary"])
-        s.segmenter, s.features, s.classifier = o["segmenter"], o["features"], o["classifier"]
+        s.segmenter, s.features = o["segmenter"], o["features"]
+        s.classifier = o["classifier"] or ext.backends.NO_LABELS
         s.mesh_path, s.superpoints = o["mesh"], bool(o["superpoints"])
         s.import_frustums = bool(o["frustums"])
         ext.engine_job.PROGRESS_LISTENERS.append(self._progress)

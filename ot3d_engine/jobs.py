@@ -58,6 +58,8 @@ def build_config(params: dict):
         if role in params:
             name = params[role]
             setattr(cfg, role, BackendConfig(name) if name else None)
+    if params.get("tracker"):
+        cfg.track.method = str(params["tracker"])
     if params.get("vocabulary"):
         cfg.vocabulary = [str(v).strip() for v in params["vocabulary"] if str(v).strip()]
     if "superpoints" in params:

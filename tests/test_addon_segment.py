@@ -72,7 +72,7 @@ def test_segment_materializes_the_engines_output(ext_scene):
     assert sorted(objs) == [i.id for i in engine.instances]
     for inst, rec in zip(engine.instances, doc["instances"]):
         obj = objs[inst.id]
-        assert obj.name == f"{inst.label}.{inst.id}"
+        assert inst.label == "object" and obj.name == f"instance.{inst.id}"  # no labeller: instance.N
         assert obj["label"] == inst.label and obj["point_count"] == rec["point_count"] == len(inst.points)
         assert obj["score"] == pytest.approx(rec["score"])
         sel = np.flatnonzero(engine.instance_ids == inst.id)
@@ -89,6 +89,7 @@ def test_segment_operator_runs_the_engine_with_the_panel_options(ext_scene):
     s = scene.ot3d
     s.scan_path = str(synth_scan())
     s.frame_stride, s.max_frames, s.vocabulary = 3, 5, "chair, table ; lamp"
+    s.tracker = "greedy_iou"
     seen = []
     ext.engine_job.PROGRESS_LISTENERS.append(lambda job, *a: seen.append((job, *a)))
     try:
@@ -98,9 +99,11 @@ def test_segment_operator_runs_the_engine_with_the_panel_options(ext_scene):
     job = seen[-1][0]
     assert job.params["vocabulary"] == ["chair", "table", "lamp"]
     assert job.params["stride"] == 3 and job.params["max_frames"] == 5
+    assert job.params["tracker"] == "greedy_iou" and job.params["classifier"] is None
     assert any(stage == "track" and msg.startswith("frame 5/5") for _, stage, _, msg in seen)
     doc = json.loads((Path(s.scene_object["source"]) / "instances.json").read_text())
     assert doc["meta"]["frames"] == 5 and doc["config"]["vocabulary"] == ["chair", "table", "lamp"]
+    assert doc["config"]["track"]["method"] == "greedy_iou"
     assert s.status.startswith("Segmented") and not s.running and s.last_error == ""
     assert job.engine.returncode == 0
 
@@ -142,6 +145,10 @@ def test_job_folders_keep_the_newest_segmentations_and_drop_scratch(ext_scene, n
     try:
         assert bpy.ops.ot3d.segment() == {"FINISHED"}
         assert bpy.ops.ot3d.import_scan(filepath=str(synth_scan())) == {"FINISHED"}
+        labelled = next(iter(bpy.data.collections["Instances"].objects))
+        for o in scene.objects:
+            o.select_set(o == labelled)
+        assert bpy.ops.ot3d.relabel(label="chair") == {"FINISHED"}  # a query needs labels
         s.query_text, s.query_verify = "chair", False
         assert bpy.ops.ot3d.query() == {"FINISHED"}
     finally:
@@ -205,7 +212,7 @@ def _crashing_python(tmp_path: Path) -> Path:
     return shim
 
 
-def test_engine_crash_is_reported_with_its_error_text_and_changes_nothing(segmented, tmp_path):
+def test_engine_crash_is_reported_in_one_line_with_the_log_a_click_away(segmented, tmp_path):
     ext, scene, _ = segmented
     prefs = bpy.context.preferences.addons[EXT_MODULE].preferences
     prefs.engine_python = str(_crashing_python(tmp_path))
@@ -217,12 +224,61 @@ def test_engine_crash_is_reported_with_its_error_text_and_changes_nothing(segmen
             bpy.ops.ot3d.segment()
     finally:
         prefs.engine_python = ""
-    text = str(err.value)
+    text = str(err.value).strip()
+    # one line: what happened and the engine's last words, not a whole traceback
+    assert len(text.splitlines()) == 1, text
     assert "The engine was killed by signal 6 during 'lift'" in text
-    assert "Segmentation fault in libfake.so while lifting frame 3" in text
+    assert text.endswith("Segmentation fault in libfake.so while lifting frame 3")
     assert scene_state(scene) == before
     np.testing.assert_array_equal(attr(scene.ot3d.scene_object, "instance_id"), ids_before)
-    assert "killed by signal 6" in scene.ot3d.last_error and not scene.ot3d.running
+    s = scene.ot3d
+    assert "\n" not in s.last_error and "killed by signal 6" in s.last_error and not s.running
+
+    assert bpy.ops.ot3d.show_log() == {"FINISHED"}
+    log = bpy.data.texts["OpenTrack3D engine log"].as_string()
+    assert "segment job segment-" in log and "crashed" in log
+    assert "Segmentation fault in libfake.so while lifting frame 3" in log
+
+
+def test_engine_error_shows_its_cause_and_the_traceback_is_in_the_log(ext_scene, tmp_path):
+    ext, scene = ext_scene
+    s = scene.ot3d
+    s.scan_path = str(synth_scan())
+    s.segmenter = "oracle"
+    s.mesh_path = str(tmp_path / "no-such-mesh.ply")
+    try:
+        with pytest.raises(RuntimeError) as err:
+            bpy.ops.ot3d.segment()
+    finally:
+        s.segmenter, s.mesh_path = "geometric", ""
+    assert str(err.value).strip() == f"Error: {tmp_path / 'no-such-mesh.ply'}: superpoint mesh not found"
+    assert s.last_error == f"{tmp_path / 'no-such-mesh.ply'}: superpoint mesh not found"
+    assert bpy.ops.ot3d.show_log() == {"FINISHED"}
+    log = bpy.data.texts["OpenTrack3D engine log"].as_string()
+    assert "-- traceback --" in log and "Traceback (most recent call last)" in log and "ScanError" in log
+
+
+def test_progress_over_the_whole_job_only_moves_forward(ext_scene):
+    ext, scene = ext_scene
+    s = scene.ot3d
+    s.scan_path = str(synth_scan())
+    s.max_frames = 8
+    seen = []
+    ext.engine_job.PROGRESS_LISTENERS.append(lambda job, stage, f, msg: seen.append((stage, f, s.progress)))
+    try:
+        assert bpy.ops.ot3d.segment() == {"FINISHED"}
+    finally:
+        ext.engine_job.PROGRESS_LISTENERS.clear()
+        s.max_frames = 0
+    stages = [st for st, _, _ in seen]
+    assert {"load", "track", "refine", "write"} <= set(stages)
+    raw = [f for _, f, _ in seen]
+    assert any(b < a for a, b in zip(raw, raw[1:]))  # the engine's own fractions restart per stage
+    overall = [p for _, _, p in seen]
+    assert all(b >= a for a, b in zip(overall, overall[1:])), seen
+    last_track = max(p for st, _, p in seen if st == "track")
+    assert 0.5 < last_track < 0.85 and min(p for st, _, p in seen if st == "write") >= last_track
+    assert s.progress == 1.0
 
 
 def test_bad_scan_folder_gives_a_clear_report(ext_scene, tmp_path):
@@ -276,6 +332,7 @@ def _modal_probe(ext):
         job_name = "segment"
         job_params = ext.segment_ops.OT3D_OT_segment.job_params
         apply_result = ext.segment_ops.OT3D_OT_segment.apply_result
+        stage_weights = ext.segment_ops.OT3D_OT_segment.stage_weights
 
         def __init__(self):
             self.reports = []
@@ -318,6 +375,10 @@ def test_modal_path_reports_progress_and_materializes(ext_scene):
     stages = {s.split(":")[0] for s in statuses[:-1]}
     assert {"track", "refine"} & stages, statuses
     assert fractions[-1] == 1.0
+    # one bar for the whole job: it only moves forward, and tracking does not fill it
+    assert all(b >= a for a, b in zip(fractions, fractions[1:])), fractions
+    in_track = [f for f, st in zip(fractions, statuses) if st.startswith("track")]
+    assert in_track and max(in_track) < 0.85
     assert not scene.ot3d.running and scene.ot3d.status.startswith("Segmented")
     assert len(bpy.data.collections["Instances"].objects) >= 3
     assert probe._job.engine.returncode == 0

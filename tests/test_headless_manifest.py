@@ -197,16 +197,17 @@ def test_blender_crash_and_hang_are_contained_and_options_apply(tmp_path):
     blender.chmod(blender.stat().st_mode | stat.S_IEXEC)
     (tmp_path / "fine.toml").write_text("[lift]\nvoxel_size = 0.05\n")
     manifest = tmp_path / "batch.json"
-    manifest.write_text(json.dumps([{"scan": "scan", "name": "crashy"}, {"scan": "scan", "name": "fine", "query": "a chair", "query_top_k": 3,
-                                     "config": "fine.toml"},
-                                    {"scan": "scan", "name": "slow", "timeout": 0.5}]))
+    manifest.write_text(json.dumps([{"scan": "scan", "name": "crashy"}, {"scan": "scan", "name": "fine",
+                                                                         "config": "fine.toml"},
+                                    {"scan": "scan", "name": "slow", "timeout": 0.5},
+                                    {"scan": "scan", "name": "asks", "query": "a chair", "query_top_k": 3}]))
     out = tmp_path / "out"
     res = subprocess.run([sys.executable, "-m", "headless", "--manifest", str(manifest), "--out", str(out),
                           "--blender", str(blender), "--workers", "2", "--no-import-cloud"],
                          cwd=REPO, env=_env(tmp_path), capture_output=True, text=True, timeout=300)
     assert res.returncode == 1, res.stdout + res.stderr
     scans = {s["name"]: s for s in json.loads((out / "batch_report.json").read_text())["scans"]}
-    crashy, fine, slow = scans["crashy"], scans["fine"], scans["slow"]
+    crashy, fine, slow, asks = scans["crashy"], scans["fine"], scans["slow"], scans["asks"]
     assert crashy["status"] == "failed" and "killed by SIGSEGV" in crashy["message"]
     assert "fake blender for crashy" in crashy["details"]["log_tail"]
     assert slow["status"] == "failed" and slow["message"].startswith("timed out after 0.5 s")
@@ -215,10 +216,9 @@ def test_blender_crash_and_hang_are_contained_and_options_apply(tmp_path):
     assert "steps_s" in fine["details"] and "import" not in fine["details"]["steps_s"]  # --no-import-cloud
     details = json.loads((out / "fine" / "report.json").read_text())["details"]
     assert details["engine_config"]["lift"]["voxel_size"] == 0.05  # the manifest's config reached the engine
-    query = details["query"]  # the add-on's Ask
-    assert query["text"] == "a chair" and len(query["matches"]) == min(3, fine["instances"])
-    assert all("label similarity" in m["reason"] for m in query["matches"])
-    assert not (out / "crashy").exists() and not (out / "slow").exists()
+    # the add-on's Ask: unlabelled instances (no labeller) are not ranked, and the scan says why
+    assert asks["status"] == "failed" and "Query needs labels or an image-text model" in asks["message"]
+    assert not (out / "crashy").exists() and not (out / "slow").exists() and not (out / "asks").exists()
     assert not list((out / ".work").glob("stage-*"))
 
 

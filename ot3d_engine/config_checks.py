@@ -138,6 +138,9 @@ RANGES: dict[str, Allowed] = {
     "synth.width": _count(8),
     "synth.height": _count(8),
     "synth.depth_noise": Allowed(float, lo=0),
+    "batch.workers": _count(1),
+    "batch.gpus": Allowed(float, lo=0),
+    "batch.cpus": Allowed(float, lo=0, lo_open=True),
 }
 BACKEND_ROLES = ("segmenter", "features", "classifier")
 

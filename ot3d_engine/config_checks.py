@@ -152,8 +152,9 @@ def check_value(key: str, value, name: str | None = None) -> None:
 
 
 def argument_type(key: str):
-    """An argparse `type=` that parses and range-checks with RANGES[key]."""
-    allowed = RANGES[key]
+    """An argparse `type=` that parses and range-checks with RANGES[key] (on a command
+    line "none" cannot be typed: leaving the option out is what means auto)."""
+    allowed = dataclasses.replace(RANGES[key], none="")
 
     def parse(text: str):
         try:

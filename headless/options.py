@@ -43,21 +43,24 @@ def _cli_flag(name: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="headless/annotate.py", description=DESCRIPTION, epilog=EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    from ot3d_engine.cli import Parser  # one-line usage errors, as `ot3d` gives
+    from ot3d_engine.config_checks import argument_type
+
+    p = Parser(prog="headless/annotate.py", description=DESCRIPTION, epilog=EPILOG,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("scans", nargs="*", metavar="SCAN", help="scan folders (or .pcd files)")
     p.add_argument("--manifest", action="append", default=[], metavar="FILE",
                    help="CSV/JSON list of scans with per-scan options (repeatable)")
     p.add_argument("--out", help="output folder: one sub-folder per scan, logs/, batch_report.json")
     p.add_argument("--resume", action="store_true",
                    help="skip scans whose outputs are complete and valid (done.json sizes and hashes match)")
-    p.add_argument("--workers", type=int, default=None, metavar="N",
+    p.add_argument("--workers", type=argument_type("batch.workers"), default=None, metavar="N",
                    help="scans run at once on this machine (default 1; with --ray local: the CPUs Ray uses)")
     p.add_argument("--ray", metavar="ADDRESS",
                    help="run one Ray task per scan: 'local' starts a local Ray cluster, else a cluster address")
-    p.add_argument("--gpus-per-scan", type=float, dest="gpus", metavar="G",
+    p.add_argument("--gpus-per-scan", type=argument_type("batch.gpus"), dest="gpus", metavar="G",
                    help="GPUs each Ray task requests (default 0)")
-    p.add_argument("--cpus-per-scan", type=float, dest="cpus", metavar="C",
+    p.add_argument("--cpus-per-scan", type=argument_type("batch.cpus"), dest="cpus", metavar="C",
                    help="CPUs each Ray task requests (default 1)")
     p.add_argument("--blender", metavar="PATH",
                    help="run each scan with this Blender binary (blender -b) instead of this Python's bpy module")

@@ -138,6 +138,9 @@ RANGES: dict[str, Allowed] = {
     "synth.width": _count(8),
     "synth.height": _count(8),
     "synth.depth_noise": Allowed(float, lo=0),
+    "batch.workers": _count(1),
+    "batch.gpus": Allowed(float, lo=0),
+    "batch.cpus": Allowed(float, lo=0, lo_open=True),
 }
 BACKEND_ROLES = ("segmenter", "features", "classifier")
 
@@ -149,8 +152,9 @@ def check_value(key: str, value, name: str | None = None) -> None:
 
 
 def argument_type(key: str):
-    """An argparse `type=` that parses and range-checks with RANGES[key]."""
-    allowed = RANGES[key]
+    """An argparse `type=` that parses and range-checks with RANGES[key] (on a command
+    line "none" cannot be typed: leaving the option out is what means auto)."""
+    allowed = dataclasses.replace(RANGES[key], none="")
 
     def parse(text: str):
         try:

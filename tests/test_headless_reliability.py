@@ -123,3 +123,12 @@ def test_resume_redoes_a_scan_whose_inputs_changed_and_outputs_are_world_readabl
     redo = [e for e in events if e["event"] == "redo"]
     assert redo and "changed" in redo[-1]["reason"]
     assert events[-2]["event"] == "ok" and events[-2]["name"] == "room"
+
+
+@pytest.mark.parametrize("args, needle", [(["--workers", "0"], "--workers: 0"),
+                                          (["--gpus-per-scan", "nan"], "--gpus-per-scan: nan"),
+                                          (["--cpus-per-scan", "-1"], "--cpus-per-scan: -1")])
+def test_batch_option_ranges_are_one_line_errors(scan, tmp_path, args, needle):
+    res = run_headless([str(scan), "--out", str(tmp_path / "o"), *args], tmp_path, timeout=120)
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(lines) == 1 and needle in lines[0], res.stderr

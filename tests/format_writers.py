@@ -42,8 +42,17 @@ def read_source(folder: Path, count: int) -> tuple[list[SourceFrame], np.ndarray
         d = np.asarray(Image.open(depth)).astype(np.uint16)
         d = np.where(d == 65535, 0, d).astype(np.uint16)
         c = np.asarray(Image.open(folder / f"{stem}.color.jpg").convert("RGB"))
-        frames.append(SourceFrame(int(stem[6:]), c, d, np.loadtxt(folder / f"{stem}.pose.txt")))
+        frames.append(SourceFrame(int(stem[6:]), c, d, rigid(np.loadtxt(folder / f"{stem}.pose.txt"))))
     return frames, K
+
+
+def rigid(pose: np.ndarray) -> np.ndarray:
+    """The nearest exact rotation: the text poses are orthonormal to ~1e-4 only, and formats that
+    store quaternions would each round that differently."""
+    U, _, Vt = np.linalg.svd(pose[:3, :3])
+    out = pose.copy()
+    out[:3, :3] = U @ Vt
+    return out
 
 
 def upsampled(color: np.ndarray, factor: int = UP) -> np.ndarray:
@@ -72,6 +81,17 @@ def quat_xyzw(R: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- formats
+
+def write_sevenscenes(out: Path, frames, K) -> None:
+    """The reference: 7-Scenes files (colour as lossless PNG), the same frames as every format."""
+    out.mkdir(parents=True, exist_ok=True)
+    np.savetxt(out / "camera-intrinsics.txt", K)
+    for f in frames:
+        stem = f"frame-{f.number:06d}"
+        image(out / f"{stem}.color.png", f.color)
+        png16(out / f"{stem}.depth.png", f.depth_mm)
+        np.savetxt(out / f"{stem}.pose.txt", f.pose, fmt="%.12f")
+
 
 def write_tum(out: Path, frames, K=None, extra_rgb: bool = True) -> dict:
     """rgb.txt/depth.txt/groundtruth.txt on three clocks; depth x5 (5000 per metre).
@@ -237,6 +257,7 @@ def write_arkitscenes(out: Path, frames, K, video_id: str = "41069025") -> Path:
 
 
 WRITERS = {
+    "7scenes": write_sevenscenes,
     "tum": write_tum, "nerfstudio": write_nerfstudio, "record3d": write_record3d,
     "strayscanner": write_strayscanner, "polycam": write_polycam, "arkitscenes": write_arkitscenes,
 }

@@ -55,15 +55,19 @@ def rigid(pose: np.ndarray) -> np.ndarray:
     return out
 
 
-def upsampled(color: np.ndarray, factor: int = UP) -> np.ndarray:
+def _up(n: int, factor: float | None) -> int:
+    return int(round(n * (UP if factor is None else factor)))
+
+
+def upsampled(color: np.ndarray, factor: float | None = None) -> np.ndarray:
     h, w = color.shape[:2]
-    return np.asarray(Image.fromarray(color).resize((w * factor, h * factor), Image.BILINEAR))
+    return np.asarray(Image.fromarray(color).resize((_up(w, factor), _up(h, factor)), Image.BILINEAR))
 
 
-def color_K(K: np.ndarray, shape: tuple[int, int], factor: int = UP) -> np.ndarray:
+def color_K(K: np.ndarray, shape: tuple[int, int], factor: float | None = None) -> np.ndarray:
     """K of the colour image UP times larger than the depth image `shape`."""
     h, w = shape
-    return scale_intrinsics(K, (h, w), (h * factor, w * factor))
+    return scale_intrinsics(K, (h, w), (_up(h, factor), _up(w, factor)))
 
 
 def png16(path: Path, a: np.ndarray) -> None:
@@ -121,7 +125,7 @@ def write_nerfstudio(out: Path, frames, K, depth_unit: float = 1e-3, per_frame: 
     """transforms.json, OpenGL camera-to-world, colour 2x the depth size, K for the colour."""
     h, w = frames[0].depth_mm.shape
     Kc = color_K(K, (h, w))
-    cam = {"fl_x": Kc[0, 0], "fl_y": Kc[1, 1], "cx": Kc[0, 2], "cy": Kc[1, 2], "w": w * UP, "h": h * UP}
+    cam = {"fl_x": Kc[0, 0], "fl_y": Kc[1, 1], "cx": Kc[0, 2], "cy": Kc[1, 2], "w": _up(w, None), "h": _up(h, None)}
     data = {"camera_model": "OPENCV", "frames": []}
     if not per_frame:
         data.update(cam)
@@ -159,7 +163,7 @@ def write_record3d(out: Path, frames, K, zipped: bool = True) -> Path:
         members[f"rgbd/{i}.jpg"] = buf
         members[f"rgbd/{i}.depth"] = lzfse_bytes(f.depth_mm.astype(np.float32) / 1000.0)
         members[f"rgbd/{i}.conf"] = lzfse_bytes(np.where(f.depth_mm > 0, 2, 0).astype(np.uint8))
-    meta = {"K": Kc.T.ravel().tolist(), "w": w * UP, "h": h * UP, "dw": w, "dh": h, "fps": 30,
+    meta = {"K": Kc.T.ravel().tolist(), "w": _up(w, None), "h": _up(h, None), "dw": w, "dh": h, "fps": 30,
             "poses": poses, "cameraType": 1}
     members["metadata"] = json.dumps(meta).encode()
     if zipped:
@@ -228,7 +232,7 @@ def write_polycam(out: Path, frames, K, corrected: bool = True) -> None:
         t = 1668000000000 + 33333 * i  # microseconds
         image(k / f"{pre}images" / f"{t}.jpg", upsampled(f.color))
         gl = (f.pose @ GL)[:3]
-        cam = {"fx": Kc[0, 0], "fy": Kc[1, 1], "cx": Kc[0, 2], "cy": Kc[1, 2], "width": w * UP, "height": h * UP,
+        cam = {"fx": Kc[0, 0], "fy": Kc[1, 1], "cx": Kc[0, 2], "cy": Kc[1, 2], "width": _up(w, None), "height": _up(h, None),
                "blur_score": 100.0, "timestamp": t, **{f"t_{r}{c}": gl[r, c] for r in range(3) for c in range(4)}}
         (k / f"{pre}cameras").mkdir(parents=True, exist_ok=True)
         (k / f"{pre}cameras" / f"{t}.json").write_text(json.dumps(cam))

@@ -310,3 +310,16 @@ def test_nerfstudio_distortion_is_undistorted_or_warned(tmp_path, source, caplog
         scan = load_scan(tmp_path / "ns")
     assert "used as they are" in caplog.text and not scan.meta["undistorted"]
     assert np.array_equal(scan.frame(0).depth, plain.depth)
+
+
+def test_headless_manifest_layout_column_takes_the_capture_layouts(source, tmp_path):
+    frames, K = source
+    fw.write_record3d(tmp_path / "kitchen", frames[:3], K)
+    (tmp_path / "batch.csv").write_text("scan,name,layout,max_frames\n"
+                                        "kitchen.r3d,forced,record3d,3\nkitchen.r3d,wrong,polycam,3\n")
+    run = subprocess.run([sys.executable, "-m", "headless", "--manifest", str(tmp_path / "batch.csv"),
+                          "--out", str(tmp_path / "out")], capture_output=True, text=True, cwd=REPO, timeout=600)
+    report = {s["name"]: s for s in json.loads((tmp_path / "out" / "batch_report.json").read_text())["scans"]}
+    assert report["forced"]["status"] == "ok" and report["forced"]["instances"] > 0, run.stdout + run.stderr
+    # the column reaches the engine: forced to Polycam, the Record3D file is read as one and fails
+    assert report["wrong"]["status"] == "failed" and "keyframes" in report["wrong"]["message"]

@@ -21,6 +21,7 @@ LAYOUTS = [
     ("record3d", "Record3D", "a .r3d file or its folder (metadata, rgbd/)"),
     ("strayscanner", "Stray Scanner", "rgb.mp4, depth/, odometry.csv"),
     ("polycam", "Polycam raw", "keyframes/ cameras, images, depth"),
+    ("3dscannerapp", "3D Scanner App", "All Data: frame_N.jpg|json, depth_N.png"),
     ("arkitscenes", "ARKitScenes", "lowres_wide/, lowres_depth/, lowres_wide.traj"),
 ]
 

@@ -7,7 +7,7 @@ test suite's spec writers (tests/format_writers.py), then times load_scan (disco
 poses, intrinsics) and decoding every frame (colour, depth, confidence, resampling to the
 depth grid), best of --repeat. Default: depth 640x480, colour 1280x960 where the format
 records colour larger. --phone: what an iPhone writes, depth 256x192 and colour 1920x1440
-(Record3D, Stray Scanner, Polycam, nerfstudio; the Kinect formats keep 640x480).
+(Record3D, Stray Scanner, Polycam, 3D Scanner App, nerfstudio; the Kinect formats keep 640x480).
 The CPU is shared, so compare formats within one run (the ratio column).
 """
 
@@ -31,8 +31,8 @@ import format_writers as fw  # noqa: E402
 from ot3d_engine.io import load_scan  # noqa: E402
 from ot3d_engine.io.images import scale_intrinsics  # noqa: E402
 
-FORMATS = ["7scenes", "tum", "nerfstudio", "record3d", "strayscanner", "polycam", "arkitscenes"]
-PHONE = {"nerfstudio", "record3d", "strayscanner", "polycam"}
+FORMATS = ["7scenes", "tum", "nerfstudio", "record3d", "strayscanner", "polycam", "3dscannerapp", "arkitscenes"]
+PHONE = {"nerfstudio", "record3d", "strayscanner", "polycam", "3dscannerapp"}
 
 
 def phone_frames(frames, K):

@@ -240,6 +240,22 @@ def write_polycam(out: Path, frames, K, corrected: bool = True) -> None:
         image(k / "confidence" / f"{t}.png", np.where(f.depth_mm > 0, 255, 0).astype(np.uint8))
 
 
+def write_scannerapp(out: Path, frames, K) -> None:
+    """frame_N.jpg (2x) + frame_N.json (row-major c2w ARKit axes, row-major K of the colour),
+    depth_N.png mm, conf_N.png 0..2; plus a depth-only frame, as the app keeps colour for fewer frames."""
+    h, w = frames[0].depth_mm.shape
+    Kc = color_K(K, (h, w))
+    out.mkdir(parents=True, exist_ok=True)
+    for i, f in enumerate(frames):
+        image(out / f"frame_{i:05d}.jpg", upsampled(f.color))
+        (out / f"frame_{i:05d}.json").write_text(json.dumps({
+            "cameraPoseARFrame": (f.pose @ GL).ravel().tolist(), "intrinsics": Kc.ravel().tolist(),
+            "frame_index": i, "time": 100 + i / 60, "motionQuality": 1.0}))
+        png16(out / f"depth_{i:05d}.png", f.depth_mm)
+        image(out / f"conf_{i:05d}.png", np.where(f.depth_mm > 0, 2, 0).astype(np.uint8))
+    png16(out / f"depth_{len(frames):05d}.png", frames[-1].depth_mm)  # depth without colour: not a frame
+
+
 def write_arkitscenes(out: Path, frames, K, video_id: str = "41069025") -> Path:
     """<id>_frames/: lowres_wide, lowres_depth, .pincam, lowres_wide.traj (world-to-camera, axis-angle)."""
     root = out / f"{video_id}_frames"
@@ -263,7 +279,8 @@ def write_arkitscenes(out: Path, frames, K, video_id: str = "41069025") -> Path:
 WRITERS = {
     "7scenes": write_sevenscenes,
     "tum": write_tum, "nerfstudio": write_nerfstudio, "record3d": write_record3d,
-    "strayscanner": write_strayscanner, "polycam": write_polycam, "arkitscenes": write_arkitscenes,
+    "strayscanner": write_strayscanner, "polycam": write_polycam, "3dscannerapp": write_scannerapp,
+    "arkitscenes": write_arkitscenes,
 }
 
 

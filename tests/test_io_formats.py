@@ -28,7 +28,7 @@ from ot3d_engine.pipeline import run_pipeline
 import format_writers as fw
 
 FRAMES = 15
-FORMATS = ["tum", "nerfstudio", "record3d", "strayscanner", "polycam", "arkitscenes"]
+FORMATS = ["tum", "nerfstudio", "record3d", "strayscanner", "polycam", "3dscannerapp", "arkitscenes"]
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -158,7 +158,7 @@ def test_pitfall_world_to_camera_poses(written, reference):
         assert np.linalg.norm(stored[i][:3, 3] - truth[:3, 3]) > 0.1  # as stored it is not the camera's position
 
 
-@pytest.mark.parametrize("name", ["nerfstudio", "record3d", "polycam"])
+@pytest.mark.parametrize("name", ["nerfstudio", "record3d", "polycam", "3dscannerapp"])
 def test_pitfall_opengl_camera_axes(written, reference, name):
     path, opts = written[name]
     scan = load_scan(path, **opts)
@@ -172,7 +172,7 @@ def test_pitfall_opengl_camera_axes(written, reference, name):
     assert np.linalg.norm(pts.mean(0) - good.mean(0)) > 0.5
 
 
-@pytest.mark.parametrize("name", ["nerfstudio", "record3d", "strayscanner", "polycam"])
+@pytest.mark.parametrize("name", ["nerfstudio", "record3d", "strayscanner", "polycam", "3dscannerapp"])
 def test_pitfall_depth_at_lower_resolution_than_colour(written, reference, name):
     path, opts = written[name]
     f, ref = load_scan(path, **opts).frame(2), reference.frame(2)

@@ -242,3 +242,18 @@ def test_intrinsics_for_another_aspect_ratio_and_bad_options(tmp_path, frames):
             load_scan(tmp_path / "s", intrinsics=bad)
     with pytest.raises(ConfigError, match="--depth-scale"):
         load_scan(tmp_path / "s", depth_scale=0)
+
+
+def test_scannerapp_bad_frame_json_and_no_complete_frames(tmp_path, frames):
+    fw.write_scannerapp(tmp_path / "app", *frames)
+    scan = load_scan(tmp_path / "app")
+    assert scan.layout == "3dscannerapp" and len(scan) == 3 and scan.meta["frames_without_colour_or_depth"] == 1
+    j = tmp_path / "app" / "frame_00001.json"
+    data = json.loads(j.read_text())
+    j.write_text(json.dumps({k: v for k, v in data.items() if k != "cameraPoseARFrame"}))
+    one_line_naming("frame_00001.json: frame metadata lacks 'cameraPoseARFrame'", load_scan, tmp_path / "app")
+    j.write_text(json.dumps({**data, "cameraPoseARFrame": data["cameraPoseARFrame"][:12]}))
+    one_line_naming("frame_00001.json: cameraPoseARFrame has 12 numbers", load_scan, tmp_path / "app")
+    for p in (tmp_path / "app").glob("frame_*.jpg"):
+        p.unlink()
+    one_line_naming("app: no frame has all of frame_N.jpg", load_scan, tmp_path / "app", layout="3dscannerapp")

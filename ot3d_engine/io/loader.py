@@ -32,6 +32,7 @@ from .arkitscenes import is_arkitscenes, read_arkitscenes
 from .nerfstudio import is_nerfstudio, read_nerfstudio
 from .polycam import is_polycam, read_polycam
 from .record3d import is_record3d, read_record3d
+from .scannerapp import is_scannerapp, read_scannerapp
 from .sevenscenes import is_sevenscenes, read_sevenscenes
 from .strayscanner import is_strayscanner, read_strayscanner
 from .tum import is_tum, read_tum
@@ -58,6 +59,7 @@ LAYOUTS: tuple[Layout, ...] = (
     Layout("record3d", is_record3d, read_record3d, "Record3D: a .r3d file or its folder (metadata, rgbd/)"),
     Layout("strayscanner", is_strayscanner, read_strayscanner, "Stray Scanner: rgb.mp4, depth/, odometry.csv"),
     Layout("polycam", is_polycam, read_polycam, "Polycam raw export: keyframes/ cameras, images, depth"),
+    Layout("3dscannerapp", is_scannerapp, read_scannerapp, "3D Scanner App All Data: frame_N.jpg|json, depth_N.png"),
     Layout("arkitscenes", is_arkitscenes, read_arkitscenes, "ARKitScenes: lowres_wide/, lowres_depth/, lowres_wide.traj"),
 )
 _BY_NAME = {layout.name: layout for layout in LAYOUTS}

@@ -73,7 +73,7 @@ def main() -> None:
         for name in FORMATS:
             src, k = (phone_frames(frames, K) if args.phone and name in PHONE else (frames, K))
             fw.UP = 7.5 if args.phone and name in PHONE else 2
-            path, opts = fw.write_format(name, Path(tmp), src, k)
+            path, opts = fw.write_format(name, Path(tmp), src, k, lossless_video=False)
             fw.UP = 2
             load_s, total_s, n = time_read(path, opts, args.repeat)
             f = load_scan(path, **opts).frame(0)

@@ -187,17 +187,21 @@ def _jpeg(a: np.ndarray) -> bytes:
     return b.getvalue()
 
 
-def write_video(path: Path, images: list[np.ndarray], codec: str = "libx265") -> None:
+def write_video(path: Path, images: list[np.ndarray], codec: str = "libx265", lossless: bool = True) -> None:
+    """HEVC like the app. Lossless 4:4:4 by default: the instance-count comparison should
+    measure the reader, not the codec's colour noise (lossy 4:2:0 moves colour ~1.6 levels,
+    enough to flip one borderline merge); the benchmark writes the app's lossy 4:2:0."""
     import av
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as c:
         s = c.add_stream(codec, rate=30)
         s.height, s.width = images[0].shape[:2]
-        s.pix_fmt = "yuv420p"
-        s.options = {"crf": "12", "preset": "ultrafast"} if codec in ("libx265", "libx264") else {}
-        if codec == "libx265":
-            s.options["x265-params"] = "log-level=error"
+        s.pix_fmt = "yuv444p" if lossless else "yuv420p"
+        params = "lossless=1:log-level=error" if lossless else "log-level=error"
+        s.options = {"preset": "ultrafast", **({"x265-params": params} if codec == "libx265" else {})}
+        if not lossless:
+            s.options["crf"] = "20"
         for a in images:
             for packet in s.encode(av.VideoFrame.from_ndarray(a, format="rgb24")):
                 c.mux(packet)
@@ -205,13 +209,13 @@ def write_video(path: Path, images: list[np.ndarray], codec: str = "libx265") ->
             c.mux(packet)
 
 
-def write_strayscanner(out: Path, frames, K, video_frames: int | None = None) -> None:
+def write_strayscanner(out: Path, frames, K, video_frames: int | None = None, lossless: bool = True) -> None:
     """rgb.mp4 (HEVC, 2x), depth/ mm PNG, confidence/ 0..2, camera_matrix.csv for the video,
     odometry.csv camera-to-world OpenCV axes."""
     h, w = frames[0].depth_mm.shape
     Kc = color_K(K, (h, w))
     n_video = len(frames) if video_frames is None else video_frames
-    write_video(out / "rgb.mp4", [upsampled(f.color) for f in frames[:n_video]])
+    write_video(out / "rgb.mp4", [upsampled(f.color) for f in frames[:n_video]], lossless=lossless)
     rows = ["timestamp, frame, x, y, z, qx, qy, qz, qw"]
     for i, f in enumerate(frames):
         png16(out / "depth" / f"{i:06d}.png", f.depth_mm)
@@ -284,10 +288,13 @@ WRITERS = {
 }
 
 
-def write_format(name: str, out: Path, frames, K) -> tuple[Path, dict]:
+def write_format(name: str, out: Path, frames, K, lossless_video: bool = True) -> tuple[Path, dict]:
     """(scan path, load_scan options) of `frames` written in format `name` under `out`."""
     target = out / name
     target.mkdir(parents=True, exist_ok=True)
+    if name == "strayscanner":
+        write_strayscanner(target, frames, K, lossless=lossless_video)
+        return target, {}
     if name == "tum":  # the folder name says no freiburg camera: intrinsics come from the option
         write_tum(target, frames)
         return target, {"intrinsics": f"{K[0, 0]},{K[1, 1]},{K[0, 2]},{K[1, 2]}"}

@@ -102,9 +102,12 @@ def test_format_fuses_into_the_7scenes_cloud(written, reference_cloud, name):
 
 
 @pytest.mark.parametrize("name", FORMATS)
-def test_format_gives_the_same_instance_count(written, reference_instances, name):
+def test_format_gives_the_same_instance_count_and_colours(written, reference, reference_instances, name):
     path, opts = written[name]
-    assert len(run_pipeline(load_scan(path, **opts)).instances) == reference_instances
+    scan = load_scan(path, **opts)
+    for i in (0, FRAMES // 2, FRAMES - 1):  # the right image, the right way up, RGB not BGR
+        assert np.abs(scan.frame(i).color.astype(int) - reference.frame(i).color).mean() < 3
+    assert len(run_pipeline(scan).instances) == reference_instances
 
 
 def test_sevenscenes_reader_on_the_real_folder(shared_data, source, reference, reference_cloud):

@@ -26,13 +26,14 @@ from .frames import check_poses, clean_depth
 from .images import _PIL_ERRORS, read_color, read_uint16_image, resize_color, resize_labels
 
 Loader = Callable[[], np.ndarray]
+ColorLoader = Callable[[tuple[int, int]], np.ndarray]  # given the depth grid; may decode at a size near it
 
 
 @dataclass
 class CaptureFrame:
     number: int  # the format's own frame number (file number, video frame, position)
     name: str
-    color: Loader  # -> HxWx3 uint8
+    color: ColorLoader  # (h, w) of the depth grid -> HxWx3 uint8, at least that size or exactly the image's
     depth: Loader  # -> HxW raw depth, any numeric dtype; divided by the depth scale
     depth_source: str  # file (or member) named in errors about this frame's depth
     confidence: Loader | None = None  # -> HxW integer confidence, same field of view as depth
@@ -90,7 +91,7 @@ def capture_scan(path: Path, layout: str, frames: list[CaptureFrame], poses: np.
             K = depth_intrinsics(f.K, f.K_size, shape, f.depth_source)
         else:
             K = depth_intrinsics(camera.K, camera.size, shape, camera.source)
-        color = resize_color(f.color(), shape)
+        color = resize_color(f.color(shape), shape)
         if postprocess is not None:
             depth, color = postprocess(i, depth, color, K)
         return Frame(index=f.number, color=color, depth=clean_depth(depth, depth_min, depth_max),
@@ -104,8 +105,29 @@ def capture_scan(path: Path, layout: str, frames: list[CaptureFrame], poses: np.
 
 # ---------------------------------------------------------------- loaders
 
-def color_file(path: Path) -> Loader:
-    return lambda: read_color(path)
+def color_file(path: Path) -> ColorLoader:
+    """A colour image file; JPEGs far larger than the depth grid are decoded at a reduced
+    scale (PIL draft: the decoder skips detail the resampling would average away anyway)."""
+    if path.suffix.lower() not in (".jpg", ".jpeg"):
+        return lambda size: read_color(path)
+
+    def load(size):
+        if not path.is_file() or path.stat().st_size == 0:
+            return read_color(path)  # its one-line error for a missing or empty file
+        return _decode_jpeg(lambda: Image.open(path), str(path), size)
+
+    return load
+
+
+def _decode_jpeg(open_image, source: str, size: tuple[int, int] | None) -> np.ndarray:
+    try:
+        with open_image() as im:
+            if size is not None and im.format == "JPEG":
+                im.draft("RGB", (size[1], size[0]))  # never below the requested size
+            im.load()
+            return np.ascontiguousarray(np.asarray(im.convert("RGB"), dtype=np.uint8))
+    except _PIL_ERRORS as exc:
+        raise ScanError(source, f"cannot decode colour image: {exc}") from None
 
 
 def depth_png(path: Path) -> Loader:
@@ -130,16 +152,11 @@ def read_8bit_image(path: Path, kind: str) -> np.ndarray:
     return arr
 
 
-def decode_color_bytes(data: bytes, source: str) -> np.ndarray:
+def decode_color_bytes(data: bytes, source: str, size: tuple[int, int] | None = None) -> np.ndarray:
     """Colour from encoded bytes (a zip member) -> HxWx3 uint8, errors naming `source`."""
     if not data:
         raise ScanError(source, "colour image is empty (0 bytes)")
-    try:
-        with Image.open(_io.BytesIO(data)) as im:
-            im.load()
-            return np.ascontiguousarray(np.asarray(im.convert("RGB"), dtype=np.uint8))
-    except _PIL_ERRORS as exc:
-        raise ScanError(source, f"cannot decode colour image: {exc}") from None
+    return _decode_jpeg(lambda: Image.open(_io.BytesIO(data)), source, size)
 
 
 _NUMBER = re.compile(r"(\d+)")

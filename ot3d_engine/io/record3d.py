@@ -114,7 +114,7 @@ def read_record3d(path: str | Path, *, depth_min: float = 0.1, depth_max: float 
         conf = f"rgbd/{n}.conf"
         frames.append(CaptureFrame(
             n, str(n),
-            color=lambda jpg=jpg: decode_color_bytes(archive.read(jpg), archive.where(jpg)),
+            color=lambda size, jpg=jpg: decode_color_bytes(archive.read(jpg), archive.where(jpg), size),
             depth=lambda d=f"rgbd/{n}.depth": decompress(archive.read(d), archive.where(d), np.float32, depth_shape),
             depth_source=archive.where(f"rgbd/{n}.depth"),
             confidence=(lambda c=conf: decompress(archive.read(c), archive.where(c), np.uint8, depth_shape))

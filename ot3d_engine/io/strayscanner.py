@@ -59,7 +59,7 @@ def read_strayscanner(path: str | Path, *, depth_min: float = 0.1, depth_max: fl
             depth = _npy(d)
         else:
             raise ScanError(d, "depth image for this odometry row is missing")
-        frames.append(CaptureFrame(n, f"{n:06d}", lambda n=n: video[n], depth, str(d),
+        frames.append(CaptureFrame(n, f"{n:06d}", lambda size, n=n: video.frame(n, size), depth, str(d),
                                    confidence=confidence_png(path / "confidence" / f"{n:06d}.png")))
     size = _video_size(video_path)
     return capture_scan(path, "strayscanner", frames, engine_poses(raw, axes="opencv"),

@@ -49,6 +49,11 @@ class VideoFrames:
             container.close()
 
     def __getitem__(self, index: int) -> np.ndarray:
+        return self.frame(index)
+
+    def frame(self, index: int, size: tuple[int, int] | None = None) -> np.ndarray:
+        """Frame `index` as HxWx3 uint8 RGB; with `size` (h, w), area-resampled to it by FFmpeg
+        while converting (much cheaper than converting the full frame, then resizing)."""
         import av
 
         if not 0 <= index < self.count:
@@ -63,7 +68,9 @@ class VideoFrames:
                 current = self._next
                 self._next += 1
                 if current == index:
-                    return frame.to_ndarray(format="rgb24")
+                    if size is None or (frame.height, frame.width) == tuple(size):
+                        return frame.to_ndarray(format="rgb24")
+                    return frame.to_ndarray(width=size[1], height=size[0], format="rgb24", interpolation="AREA")
         except av.FFmpegError as exc:
             raise ScanError(self.path, f"cannot decode video frame {index}: {exc}") from None
         raise ScanError(self.path, f"video ended after {self._next} frames, frame {index} requested "

@@ -202,8 +202,10 @@ def write_video(path: Path, images: list[np.ndarray], codec: str = "libx265", lo
         s.options = {"preset": "ultrafast", **({"x265-params": params} if codec == "libx265" else {})}
         if not lossless:
             s.options["crf"] = "20"
-        for a in images:
-            for packet in s.encode(av.VideoFrame.from_ndarray(a, format="rgb24")):
+        for i, a in enumerate(images):
+            frame = av.VideoFrame.from_ndarray(a, format="rgb24")
+            frame.pts = i  # explicit timestamps: the muxer rejects guessed ones on short streams
+            for packet in s.encode(frame):
                 c.mux(packet)
         for packet in s.encode():
             c.mux(packet)

@@ -62,7 +62,11 @@ class _Archive:
 
 def decompress(data: bytes, source: str, dtype, shape: tuple[int, int]) -> np.ndarray:
     """LZFSE bytes -> array of `shape`; truncated or corrupt data is an error naming `source`."""
-    import lzfse
+    try:
+        import lzfse
+    except ImportError:
+        raise ScanError(source, "Record3D depth is LZFSE-compressed: install the 'lzfse' package "
+                                "(pip install lzfse)") from None
 
     try:
         raw = lzfse.decompress(data)

@@ -61,9 +61,8 @@ def read_strayscanner(path: str | Path, *, depth_min: float = 0.1, depth_max: fl
             raise ScanError(d, "depth image for this odometry row is missing")
         frames.append(CaptureFrame(n, f"{n:06d}", lambda size, n=n: video.frame(n, size), depth, str(d),
                                    confidence=confidence_png(path / "confidence" / f"{n:06d}.png")))
-    size = _video_size(video_path)
     return capture_scan(path, "strayscanner", frames, engine_poses(raw, axes="opencv"),
-                        CaptureCamera(K, size, str(km)), depth_scale=1000.0, depth_min=depth_min,
+                        CaptureCamera(K, video.size, str(km)), depth_scale=1000.0, depth_min=depth_min,
                         depth_max=depth_max, min_confidence=min_confidence, intrinsics=intrinsics,
                         depth_scale_override=depth_scale, pose_source=odo)
 
@@ -111,15 +110,3 @@ def _npy(p: Path):
             raise ScanError(p, f"cannot read depth array: {exc}") from None
 
     return load
-
-
-def _video_size(video_path: Path) -> tuple[int, int]:
-    import av
-
-    try:
-        with av.open(str(video_path)) as c:
-            s = c.streams.video[0]
-            return int(s.height), int(s.width)
-    except (av.FFmpegError, IndexError) as exc:
-        raise ScanError(video_path, f"cannot read video size: {exc}") from None
-

@@ -21,10 +21,13 @@ class VideoFrames:
         self._container = None
         self._frames = None
         self._next = 0
-        self.count = self._count()
+        self.count, self.size = self._probe()
 
     def _open(self):
-        import av
+        try:
+            import av
+        except ImportError:
+            raise ScanError(self.path, "decoding the video needs PyAV: install the 'av' package (pip install av)") from None
 
         try:
             container = av.open(str(self.path))
@@ -34,15 +37,16 @@ class VideoFrames:
         stream.thread_type = "AUTO"
         return container, stream
 
-    def _count(self) -> int:
-        """Frames in the file: the header's count, else counted by demuxing (no decoding)."""
+    def _probe(self) -> tuple[int, tuple[int, int]]:
+        """(frames, (height, width)): the header's frame count, else counted by demuxing (no decoding)."""
+        container, stream = self._open()
         import av
 
-        container, stream = self._open()
         try:
+            size = (int(stream.height), int(stream.width))
             if stream.frames:
-                return int(stream.frames)
-            return sum(1 for packet in container.demux(stream) if packet.size)
+                return int(stream.frames), size
+            return sum(1 for packet in container.demux(stream) if packet.size), size
         except av.FFmpegError as exc:
             raise ScanError(self.path, f"cannot read video: {exc}") from None
         finally:

@@ -257,3 +257,15 @@ def test_scannerapp_bad_frame_json_and_no_complete_frames(tmp_path, frames):
     for p in (tmp_path / "app").glob("frame_*.jpg"):
         p.unlink()
     one_line_naming("app: no frame has all of frame_N.jpg", load_scan, tmp_path / "app", layout="3dscannerapp")
+
+
+def test_twelvescenes_info_txt_gives_the_depth_intrinsics(tmp_path, frames):
+    fw.write_sevenscenes(tmp_path / "s", *frames)
+    (tmp_path / "s" / "camera-intrinsics.txt").unlink()
+    (tmp_path / "s" / "info.txt").write_text(
+        "m_versionNumber = 4\nm_colorWidth = 1296\nm_colorHeight = 968\nm_depthWidth = 64\nm_depthHeight = 48\n"
+        "m_calibrationColorIntrinsic = 1170 0 647 0 0 1170 483 0 0 0 1 0 0 0 0 1\n"
+        "m_calibrationDepthIntrinsic = 51 0 31 0 0 52 23 0 0 0 1 0 0 0 0 1\n")
+    assert np.allclose(load_scan(tmp_path / "s").frame(0).intrinsics, [[51, 0, 31], [0, 52, 23], [0, 0, 1]])
+    (tmp_path / "s" / "info.txt").write_text("m_depthWidth = 64\n")
+    one_line_naming("info.txt: needs m_calibrationDepthIntrinsic", load_scan, tmp_path / "s")

@@ -18,6 +18,14 @@ LAYOUTS = [
     ("posefile", "Pose file", "pose.txt + ot3d_scan.json manifest"),
     ("slambook", "slambook", "pose.txt + color/*.png + depth/*.pgm"),
     ("mosd", "MOSD (PCD)", "a labelled .pcd file"),
+    ("7scenes", "7-Scenes / 12-Scenes", "frame-*.color.jpg, .depth.png, .pose.txt"),
+    ("tum", "TUM RGB-D", "rgb.txt, depth.txt, groundtruth.txt"),
+    ("nerfstudio", "nerfstudio", "transforms.json with depth_file_path"),
+    ("record3d", "Record3D", "a .r3d file or its folder (metadata, rgbd/)"),
+    ("strayscanner", "Stray Scanner", "rgb.mp4, depth/, odometry.csv"),
+    ("polycam", "Polycam raw", "keyframes/ cameras, images, depth"),
+    ("3dscannerapp", "3D Scanner App", "All Data: frame_N.jpg|json, depth_N.png"),
+    ("arkitscenes", "ARKitScenes", "lowres_wide/, lowres_depth/, lowres_wide.traj"),
 ]
 
 

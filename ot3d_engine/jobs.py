@@ -38,7 +38,8 @@ def _load_scan(params: dict):
     from .io import load_scan
 
     scan = load_scan(_scan_path(params), layout=params.get("layout") or None,
-                     stride=max(int(params.get("stride", 1)), 1), max_frames=params.get("max_frames"))
+                     stride=max(int(params.get("stride", 1)), 1), max_frames=params.get("max_frames"),
+                     intrinsics=params.get("intrinsics") or None, depth_scale=params.get("depth_scale") or None)
     if len(scan) == 0:
         raise ScanError(scan.path, "the scan has no frames")
     if params.get("mesh"):

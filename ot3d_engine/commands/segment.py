@@ -28,6 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output scene folder")
     p.add_argument("--config", help="pipeline config (TOML or JSON)")
     p.add_argument("--layout", help="force a scan layout instead of auto-detecting it")
+    p.add_argument("--intrinsics", help="fx,fy,cx,cy of the depth image (or fx,fy,cx,cy,width,height of the "
+                                        "image they belong to), overriding the layout's")
+    p.add_argument("--depth-scale", type=float, help="raw depth units per metre (1000 = mm), overriding the layout's")
     p.add_argument("--segmenter", help="2D segmenter backend (default: geometric)")
     p.add_argument("--features", help="feature backend (default: color)")
     p.add_argument("--tracker", help="tracker backend: visual_spatial (default) or greedy_iou")
@@ -78,7 +81,8 @@ def run(args) -> int:
     check_output(out)
     with output_lock(out):
         scan = load_scan(args.scan, layout=args.layout, stride=cfg.scan.stride, max_frames=cfg.scan.max_frames,
-                         depth_min=cfg.scan.depth_min, depth_max=cfg.scan.depth_max)
+                         depth_min=cfg.scan.depth_min, depth_max=cfg.scan.depth_max,
+                         intrinsics=args.intrinsics, depth_scale=args.depth_scale)
         check_output(out, need_bytes=BASE_OUTPUT_BYTES + OUTPUT_BYTES_PER_FRAME * len(scan))
         if args.mesh:
             scan.mesh_path = Path(args.mesh)

@@ -12,6 +12,7 @@ from ..io import load_scan
 from ..output.scene_io import write_scene
 from ..pipeline import run_pipeline
 from ..progress import ProgressBar
+from ..scale import reader_depth_range
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tracker", help="tracker backend: visual_spatial (default) or greedy_iou")
     p.add_argument("--stride", type=int, help="use every n-th frame")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
-    p.add_argument("--voxel-size", type=float, help="voxel size in metres (default 0.03)")
+    p.add_argument("--voxel-size", type=float, help="voxel size in metres (default: from the scan's scale)")
     p.add_argument("--classifier", help="label instances: mllm, clip or embedded (default: none)")
     p.add_argument("--vocabulary", help="comma-separated class names for open-vocabulary backends")
     p.add_argument("--mesh", help="scene mesh (PLY/OBJ) for superpoint refinement (default: the scan's own, if any)")
@@ -58,8 +59,9 @@ def config_from_args(args) -> PipelineConfig:
 def run(args) -> int:
     cfg = config_from_args(args)
     t0 = time.perf_counter()
+    depth_min, depth_max = reader_depth_range(cfg.scan)
     scan = load_scan(args.scan, layout=args.layout, stride=cfg.scan.stride, max_frames=cfg.scan.max_frames,
-                     depth_min=cfg.scan.depth_min, depth_max=cfg.scan.depth_max)
+                     depth_min=depth_min, depth_max=depth_max)
     if args.mesh:
         scan.mesh_path = Path(args.mesh)
         if not scan.mesh_path.is_file():

@@ -11,8 +11,10 @@ minimum sizes; fixed room values halve the AP of a tabletop scan. So the options
   no holes; rounded to half-decade steps (1 or 3 x 10^n m), so scans of one kind share one
   grid (instance AP moves by noise with a few per cent of voxel size: on the synthetic rooms
   up to 0.2 AP50 per room), then clamped to VOXEL_LIMITS and the scene extent / MIN_VOXELS_ACROSS;
-- far depth limit: where the sample spacing grows past the voxel (z = voxel * f / stride),
-  surfaces break into fragments, so farther depth is dropped (within the reader's range);
+- far depth limit: where the sample spacing grows past the scale's voxel (z = voxel * f /
+  stride, with the rounded voxel before clamping: the clamps are resource limits, and a
+  voxel set by hand must not cut the scene), surfaces break into fragments, so farther
+  depth is dropped (within the reader's range);
 - minimum instance / mask size: a physical area, MIN_*_VOXELS voxels of the size the scan's
   scale calls for (at the rule's voxel that is ~1000 / ~500 px of image at the median depth),
   so a voxel size set by hand changes the count, not the area;
@@ -126,7 +128,8 @@ def choose(config: PipelineConfig, scale: ScanScale | None) -> tuple[PipelineCon
         raw = VOXEL_SAMPLES * p * stride
         lo, hi = VOXEL_LIMITS
         cap = max(lo, min(hi, scale.extent / MIN_VOXELS_ACROSS))
-        scale_voxel = round(float(np.clip(half_decade(raw), lo, cap)), 6)
+        rounded = half_decade(raw)
+        scale_voxel = round(float(np.clip(rounded, lo, cap)), 6)
     if lift.voxel_size is None:
         lift.voxel_size = scale_voxel
         out["lift.voxel_size"] = _choice(scale_voxel, "auto",
@@ -139,11 +142,11 @@ def choose(config: PipelineConfig, scale: ScanScale | None) -> tuple[PipelineCon
 
     if scan_opt.depth_max is None:
         f = scale.focal
-        reach = voxel * f / stride
+        reach = rounded * f / stride
         value = round(min(READER_DEPTH_MAX, reach), 3)
         scan_opt.depth_max = value
         out["scan.depth_max"] = _choice(value, "auto", f"sample spacing (depth x {stride} / {f:.0f} px) reaches the "
-                                                       f"{1000 * voxel:.1f} mm voxel at {reach:.2f} m; "
+                                                       f"scale's {1000 * rounded:.1f} mm voxel at {reach:.2f} m; "
                                                        f"readers keep up to {READER_DEPTH_MAX} m")
     else:
         out["scan.depth_max"] = _choice(scan_opt.depth_max, "user", "set in the config or on the command line")

@@ -119,8 +119,8 @@ def main(argv=None) -> int:
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.OPTION=VALUE",
                     help="config override for every method, e.g. refine.part_merge_feature=0.8")
     ap.add_argument("--features", default="color", help="feature backend for every method (color, embedded, dino)")
-    ap.add_argument("--mosd-voxel", type=float, default=0.01,
-                    help="voxel size for the tabletop mOSD frames (objects of a few cm)")
+    ap.add_argument("--mosd-voxel", type=float, default=None,
+                    help="voxel size for the tabletop mOSD frames (default: from the scan's scale, 1 cm)")
     args = ap.parse_args(argv)
     global FEATURES
     FEATURES = args.features
@@ -136,9 +136,10 @@ def main(argv=None) -> int:
     print_table(f"synthetic suite: {args.scenes} scenes x {args.frames} frames, class-agnostic", out["synthetic"])
     if not args.no_mosd and MOSD.is_dir():
         mosd_methods = [m for m in methods if not m.startswith("oracle")]
-        OVERRIDES.setdefault("lift", {})["voxel_size"] = args.mosd_voxel
+        if args.mosd_voxel is not None:
+            OVERRIDES.setdefault("lift", {})["voxel_size"] = args.mosd_voxel
         out["mosd"] = run_suite("mosd", mosd_scans(), mosd_methods)
-        print_table(f"mOSD (real Kinect tabletop frames, single view, voxel {args.mosd_voxel} m), "
+        print_table(f"mOSD (real Kinect tabletop frames, single view, voxel {args.mosd_voxel or 'auto'} m), "
                     "class-agnostic, objects only", out["mosd"])
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))

@@ -16,6 +16,7 @@ import open3d as o3d
 from .config import PipelineConfig
 from .lift import voxels as vx
 from .lift.lifting import Lifter
+from .scale import fit_to_scan
 from .track.scene_map import SceneMap
 from .types import Instance, Scan, SceneResult
 
@@ -59,6 +60,7 @@ def cluster_baseline(scan: Scan, config: PipelineConfig | None = None, *, max_pl
                      ) -> SceneResult:
     config = config or PipelineConfig()
     t0 = time.perf_counter()
+    scan, config, _ = fit_to_scan(scan, config)
     scene = fuse_scan(scan, config)
     pts = vx.centers(scene.keys, config.lift.voxel_size)
     ids = np.zeros(len(pts), dtype=np.int32)

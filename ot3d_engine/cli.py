@@ -90,7 +90,8 @@ def run_synth(args: argparse.Namespace) -> int:
 
 def _eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pred", required=True, help="scene output folder (points.npz + instances.json)")
-    p.add_argument("--gt", required=True, help="scan folder with gt_points.npz + gt_classes.json")
+    p.add_argument("--gt", required=True,
+                   help="scan folder with gt_points.npz + gt_classes.json, or a labelled .pcd (mOSD labels)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.add_argument("--radius", type=argument_type("eval.radius"), default=0.05,
                    help="max distance (m) for moving predicted ids onto GT points")

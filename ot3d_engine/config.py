@@ -1,6 +1,8 @@
 """Pipeline configuration: dataclasses with defaults, loadable from TOML/JSON.
 
 Every stage reads its own section; backends are chosen by name (see registry).
+Options that default to None ("auto") follow the scan's measured scale (ot3d_engine/scale.py):
+a value set here, in a TOML/JSON file or on the command line is kept as it is.
 """
 
 from __future__ import annotations
@@ -25,18 +27,20 @@ class ScanOptions:
     stride: int = 1  # use every n-th frame
     max_frames: int | None = None
     depth_min: float = 0.1  # metres
-    depth_max: float = 6.0
+    depth_max: float | None = None  # None = auto: where samples get sparser than the voxel (<= 6 m)
 
 
 @dataclass
 class LiftConfig:
-    voxel_size: float = 0.03  # metres: resolution of tracker voxel sets and output cloud
+    # metres: resolution of tracker voxel sets and output cloud; None = auto, ~3 sample
+    # spacings at the median depth (3 cm for a room seen from 2.6 m, ~1 cm for a tabletop)
+    voxel_size: float | None = None
     pixel_stride: int = 2  # subsample mask pixels before back-projection (speed)
     map_stride: int = 2  # pixel subsampling for the fused cloud (a multiple of pixel_stride)
     edge_erosion: int = 2  # pixels of mask boundary dropped (depth bleed)
     depth_edge_threshold: float = 0.05  # relative depth jump that marks a depth edge
     outlier_filter: str = "components"  # "components": keep each mask's main connected pieces | "none"
-    min_points: int = 15  # masks with fewer lifted voxels are dropped
+    min_points: int | None = None  # masks with fewer lifted voxels are dropped (None = auto, 15 in a room)
 
 
 @dataclass
@@ -63,7 +67,7 @@ class TrackConfig:
 class RefineConfig:
     min_view_ratio: float = 0.2  # drop voxels seen in fewer than this share of a track's views
     nms_overlap: float = 0.6  # containment above which the smaller duplicate is merged
-    min_points: int = 30  # instances with fewer output voxels are dropped (~100 points at 2 cm)
+    min_points: int | None = None  # instances with fewer output voxels are dropped (None = auto, 30 in a room)
     min_observations: int = 1
     min_track_ratio: float = 0.34  # observations / frames it was visible in: below = fragment
     part_merge_feature: float | None = 0.8  # join adjacent instances this alike, calibrated (None = off)

@@ -17,6 +17,7 @@ from .lift import voxels as vx
 from .lift.lifting import Lifter
 from .refine.instances import refine_tracks
 from .registry import build, factory as registry_factory
+from .scale import fit_to_scan
 from .track.scene_map import SceneMap
 from .track.visibility import DepthView
 from .types import Instance, Scan, SceneResult
@@ -75,6 +76,8 @@ def run_pipeline(scan: Scan, config: PipelineConfig | None = None, *, progress: 
     config = config or PipelineConfig()
     progress = progress or (lambda stage, fraction, message="": None)
     timer = StageTimer()
+    with timer("read"):
+        scan, config, scale_record = fit_to_scan(scan, config)  # unset options follow the scan's scale
     with timer("load_models"):
         segmenter, features = backends or build_backends(config)
     lifter = Lifter(config.lift)
@@ -116,7 +119,8 @@ def run_pipeline(scan: Scan, config: PipelineConfig | None = None, *, progress: 
     result.meta["cpu_seconds"] = {k: round(v, 4) for k, v in timer.cpu.items()}
     result.meta.update({"frames": n, "masks": masks_total, "tracks": len(tracks),
                         "segmenter": config.segmenter.name, "features": config.features.name,
-                        "feature_null_similarity": round(tracker.similarity.zero, 4), "camera": camera})
+                        "feature_null_similarity": round(tracker.similarity.zero, 4), "camera": camera,
+                        "scale": scale_record})
     progress("refine", 1.0, f"{len(result.instances)} instances")
     if config.refine.superpoints:
         progress("superpoints", 0.0, "segmenting the mesh into superpoints")

@@ -59,7 +59,7 @@ def test_pipeline_with_neural_backends(scan, segmenter, features, classifier):
 
     cfg = PipelineConfig(segmenter=_segmenter(segmenter), features=FEATURES[features](),
                          classifier=CLASSIFIERS[classifier](), vocabulary=VOCAB,
-                         lift=LiftConfig(min_points=5), refine=RefineConfig(min_points=10))
+                         lift=LiftConfig(voxel_size=0.03, min_points=5), refine=RefineConfig(min_points=10))
     result = run_pipeline(scan, cfg)
     assert result.meta["masks"] > 0
     assert len(result.instances) > 0, "random tiny models still give masks that lift to instances"

@@ -5,7 +5,6 @@ import open3d as o3d
 import pytest
 from PIL import Image
 
-from ot3d_engine.config import RefineConfig
 from ot3d_engine.io import load_scan
 from ot3d_engine.output.scene_io import read_scene, write_scene
 from ot3d_engine.pipeline import run_pipeline
@@ -65,7 +64,7 @@ def test_slambook_instances_are_not_single_frame_fragments(slambook):
     # (occluded or out of view), checked by projecting it into every frame
     views = [DepthView.from_frame(scan.frame(k), 2) for k in range(len(scan))]
     for inst in result.instances:
-        assert len(inst.points) >= RefineConfig().min_points
+        assert len(inst.points) >= result.meta["scale"]["refine.min_points"]["value"]
         if inst.observations == 1:
             seen_in = sum(v.visible(inst.points, 0.06).mean() > 0.5 for v in views)
             assert seen_in <= 2, f"instance {inst.id} is one frame's fragment of an object seen in {seen_in} frames"

@@ -82,7 +82,7 @@ def test_visible_part_overlap_keeps_a_surface_one_track_as_the_view_slides():
     # each frame moves 2 m: over half of every wall mask is new area, so |O∩T|/|O| < 0.5
     cfg = TrackConfig(feature_weight=0.0, spatial_weight=1.0, match_threshold=0.5, merge_every=0,
                       absorb_overlap=1.01)
-    lifter = Lifter(LiftConfig(voxel_size=VOXEL))
+    lifter = Lifter(LiftConfig(voxel_size=VOXEL, min_points=15))
     runs = {}
     for use_view in (False, True):
         t = Tracker(cfg, VOXEL)

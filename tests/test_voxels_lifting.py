@@ -37,7 +37,7 @@ def test_lift_removes_mask_bleed_onto_background():
     frame, box = box_in_front_of_wall()
     bleed = np.zeros_like(box)
     bleed[136:344, 186:454] = True  # the mask spills 4 px onto the wall
-    lifter = Lifter(LiftConfig(voxel_size=0.02, pixel_stride=1))
+    lifter = Lifter(LiftConfig(voxel_size=0.02, min_points=15, pixel_stride=1))
     obs, cloud = lifter.lift(frame, [Mask2D(bleed)], np.ones((1, 4), np.float32))
     assert len(obs) == 1
     z = obs[0].voxel_centers(0.02)[:, 2]
@@ -50,7 +50,7 @@ def test_lift_puts_points_where_the_pose_says():
     pose[:3, :3] = np.array([[0, 0, 1], [-1, 0, 0], [0, -1, 0]])  # camera looks along world +x
     pose[:3, 3] = [1.0, 2.0, 1.5]
     frame, box = box_in_front_of_wall(pose)
-    obs, _ = Lifter(LiftConfig(voxel_size=0.02)).lift(frame, [Mask2D(box)], np.ones((1, 4), np.float32))
+    obs, _ = Lifter(LiftConfig(voxel_size=0.02, min_points=15)).lift(frame, [Mask2D(box)], np.ones((1, 4), np.float32))
     p = obs[0].voxel_centers(0.02)
     # camera +z (forward) is world +x: the box face is 2 m ahead of the camera
     assert np.allclose(np.median(p[:, 0]), 1.0 + 2.0, atol=0.02)
@@ -62,14 +62,14 @@ def test_lift_puts_points_where_the_pose_says():
 def test_lift_drops_masks_without_enough_depth():
     frame, box = box_in_front_of_wall()
     frame.depth[box] = np.nan  # NaN depth is invalid, never a point
-    obs, _ = Lifter(LiftConfig()).lift(frame, [Mask2D(box)], np.ones((1, 4), np.float32))
+    obs, _ = Lifter(LiftConfig(voxel_size=0.03, min_points=15)).lift(frame, [Mask2D(box)], np.ones((1, 4), np.float32))
     assert obs == []
 
 
 @pytest.mark.parametrize("stride", [1, 2, 4])
 def test_pixel_count_is_independent_of_stride(stride):
     frame, box = box_in_front_of_wall()
-    obs, _ = Lifter(LiftConfig(pixel_stride=stride)).lift(frame, [Mask2D(box)], np.ones((1, 4), np.float32))
+    obs, _ = Lifter(LiftConfig(voxel_size=0.03, min_points=15, pixel_stride=stride)).lift(frame, [Mask2D(box)], np.ones((1, 4), np.float32))
     assert abs(obs[0].pixel_count - box.sum()) / box.sum() < 0.05
 
 

@@ -21,6 +21,7 @@ from ..io.atomic import check_output, output_lock
 from ..output.scene_io import write_scene
 from ..pipeline import run_pipeline
 from ..progress import ProgressBar
+from ..scale import reader_depth_range
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tracker", help="tracker backend: visual_spatial (default) or greedy_iou")
     p.add_argument("--stride", type=argument_type("scan.stride"), help="use every n-th frame")
     p.add_argument("--max-frames", type=argument_type("scan.max_frames"), help="stop after this many frames")
-    p.add_argument("--voxel-size", type=argument_type("lift.voxel_size"), help="voxel size in metres (default 0.03)")
+    p.add_argument("--voxel-size", type=argument_type("lift.voxel_size"), help="voxel size in metres (default: from the scan's scale)")
     p.add_argument("--classifier", help="label instances: mllm, clip or embedded (default: none)")
     p.add_argument("--vocabulary", help="comma-separated class names for open-vocabulary backends")
     p.add_argument("--mesh", help="scene mesh (PLY/OBJ) for superpoint refinement (default: the scan's own, if any)")
@@ -80,8 +81,9 @@ def run(args) -> int:
     out = Path(args.out)
     check_output(out)
     with output_lock(out):
+        depth_min, depth_max = reader_depth_range(cfg.scan)
         scan = load_scan(args.scan, layout=args.layout, stride=cfg.scan.stride, max_frames=cfg.scan.max_frames,
-                         depth_min=cfg.scan.depth_min, depth_max=cfg.scan.depth_max,
+                         depth_min=depth_min, depth_max=depth_max,
                          intrinsics=args.intrinsics, depth_scale=args.depth_scale)
         check_output(out, need_bytes=BASE_OUTPUT_BYTES + OUTPUT_BYTES_PER_FRAME * len(scan))
         if args.mesh:

@@ -3,7 +3,9 @@
 Prediction folder (written by `ot3d segment`): points.npz (points, colors, instance_ids)
 and instances.json ({"instances": [{"id", "label", "score", ...}]}).
 Ground truth (in a scan folder, e.g. from `ot3d synth`): gt_points.npz (points, instance,
-semantic) and gt_classes.json ({"classes": {"<id>": name}, "ignore": [ids]}).
+semantic) and gt_classes.json ({"classes": {"<id>": name}, "ignore": [ids]}); or a labelled
+.pcd file (mOSD labels: 0 invalid, 1..9 table = void, objects = label // 10), so a PCD
+result can be scored with `ot3d eval` alone.
 """
 
 from __future__ import annotations
@@ -69,6 +71,12 @@ def _points(arr: np.ndarray, path: Path, name: str) -> np.ndarray:
 
 
 def load_ground_truth(scan_dir: str | Path) -> GroundTruth:
+    """From a scan folder with gt_points.npz + gt_classes.json, or a labelled .pcd file."""
+    path = Path(scan_dir)
+    if path.suffix.lower() == ".pcd":
+        return _pcd_ground_truth(path)
+    if path.is_file():
+        raise ScanError(path, "ground truth must be a scan folder (gt_points.npz + gt_classes.json) or a labelled .pcd")
     d = _folder(scan_dir, "ground-truth scan")
     npz = d / "gt_points.npz"
     arrays = _load_npz(npz, ("points", "instance", "semantic"))
@@ -85,6 +93,18 @@ def load_ground_truth(scan_dir: str | Path) -> GroundTruth:
         raise ScanError(cls_path, "'classes' must map integer ids to names and 'ignore' list integer ids") from None
     return GroundTruth(points=pts.astype(np.float32), instance=inst.astype(np.int32), semantic=sem.astype(np.int32),
                        class_names=classes, ignore_classes=ignore)
+
+
+def _pcd_ground_truth(path: Path) -> GroundTruth:
+    """The labelled cloud's valid points; the table is an ignored class (void), as in mOSD."""
+    from ..io.mosd import read_mosd
+
+    if not path.is_file():
+        raise ScanError(path, "ground-truth .pcd file not found")
+    gt = read_mosd(path).ground_truth
+    if not np.any(gt.instance > 1):
+        raise ScanError(path, "no object labels (>= 10) in this cloud: nothing to evaluate")
+    return gt
 
 
 def load_prediction(pred_dir: str | Path) -> Prediction:

@@ -211,19 +211,22 @@ def write_video(path: Path, images: list[np.ndarray], codec: str = "libx265", lo
             c.mux(packet)
 
 
-def write_strayscanner(out: Path, frames, K, video_frames: int | None = None, lossless: bool = True) -> None:
+def write_strayscanner(out: Path, frames, K, video_frames: int | None = None, lossless: bool = True,
+                       per_frame_K: bool = False) -> None:
     """rgb.mp4 (HEVC, 2x), depth/ mm PNG, confidence/ 0..2, camera_matrix.csv for the video,
     odometry.csv camera-to-world OpenCV axes."""
     h, w = frames[0].depth_mm.shape
     Kc = color_K(K, (h, w))
     n_video = len(frames) if video_frames is None else video_frames
     write_video(out / "rgb.mp4", [upsampled(f.color) for f in frames[:n_video]], lossless=lossless)
-    rows = ["timestamp, frame, x, y, z, qx, qy, qz, qw"]
+    rows = ["timestamp, frame, x, y, z, qx, qy, qz, qw" + (", fx, fy, cx, cy, distortion_center_x, "
+                                                          "distortion_center_y" if per_frame_K else "")]
     for i, f in enumerate(frames):
         png16(out / "depth" / f"{i:06d}.png", f.depth_mm)
         image(out / "confidence" / f"{i:06d}.png", np.where(f.depth_mm > 0, 2, 0).astype(np.uint8))
         q = quat_xyzw(f.pose[:3, :3])
-        rows.append(f"{1000 + i / 30:.6f}, {i}, " + ", ".join(f"{v:.9f}" for v in (*f.pose[:3, 3], *q)))
+        k = f", {Kc[0, 0]:.6f}, {Kc[1, 1]:.6f}, {Kc[0, 2]:.6f}, {Kc[1, 2]:.6f}, , " if per_frame_K else ""
+        rows.append(f"{1000 + i / 30:.6f}, {i}, " + ", ".join(f"{v:.9f}" for v in (*f.pose[:3, 3], *q)) + k)
     (out / "odometry.csv").write_text("\n".join(rows) + "\n")
     (out / "camera_matrix.csv").write_text("\n".join(",".join(f"{v:.6f}" for v in row) for row in Kc) + "\n")
 

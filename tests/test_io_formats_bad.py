@@ -269,3 +269,14 @@ def test_twelvescenes_info_txt_gives_the_depth_intrinsics(tmp_path, frames):
     assert np.allclose(load_scan(tmp_path / "s").frame(0).intrinsics, [[51, 0, 31], [0, 52, 23], [0, 0, 1]])
     (tmp_path / "s" / "info.txt").write_text("m_depthWidth = 64\n")
     one_line_naming("info.txt: needs m_calibrationDepthIntrinsic", load_scan, tmp_path / "s")
+
+
+def test_strayscanner_per_frame_intrinsics_are_preferred(tmp_path, frames):
+    fw.write_strayscanner(tmp_path / "stray", *frames, per_frame_K=True)
+    (tmp_path / "stray" / "camera_matrix.csv").write_text("999,0,1\n0,999,1\n0,0,1\n")  # stale: not used
+    assert np.allclose(load_scan(tmp_path / "stray").frame(1).intrinsics, frames[1])
+    odo = tmp_path / "stray" / "odometry.csv"
+    rows = odo.read_text().splitlines()
+    rows[2] = ", ".join(v if k != 9 else "-5" for k, v in enumerate(rows[2].split(", ")))  # fx
+    odo.write_text("\n".join(rows) + "\n")
+    one_line_naming("odometry.csv: per-frame intrinsics", load_scan, tmp_path / "stray")

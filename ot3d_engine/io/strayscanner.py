@@ -5,7 +5,8 @@
     confidence/000000.png  uint8 0 (low), 1, 2 (high)
     camera_matrix.csv    3x3 K of the colour video (row per line, comma-separated)
     odometry.csv         header + `timestamp, frame, x, y, z, qx, qy, qz, qw[, fx, fy, cx, cy, ...]`:
-                         camera-to-world, OpenCV camera axes (the app converts ARKit's)
+                         camera-to-world, OpenCV camera axes (the app converts ARKit's); newer
+                         versions add the per-frame K of the video, preferred when present
 
 Low-confidence depth (below `min_confidence`, default 1) is dropped.
 """
@@ -35,7 +36,7 @@ def read_strayscanner(path: str | Path, *, depth_min: float = 0.1, depth_max: fl
                       depth_scale: float | None = None, intrinsics=None, min_confidence: int | None = 1) -> Scan:
     path = Path(path)
     odo = path / "odometry.csv"
-    rows, frame_numbers = _odometry(odo)
+    rows, frame_numbers, per_frame_K = _odometry(odo)
     raw = quaternion_pose_rows(rows, "tx ty tz qx qy qz qw")
     for n, problem in zip(frame_numbers, pose_problems(raw)):
         if problem is not None:
@@ -50,7 +51,7 @@ def read_strayscanner(path: str | Path, *, depth_min: float = 0.1, depth_max: fl
         raise ScanError(video_path, f"the video has {video.count} frames but odometry.csv has rows up to frame "
                                     f"{max(frame_numbers)} ({len(frame_numbers)} rows)")
     frames = []
-    for n in frame_numbers:
+    for k, n in enumerate(frame_numbers):
         d = path / "depth" / f"{n:06d}.png"
         if d.is_file():
             depth = depth_png(d)
@@ -60,14 +61,16 @@ def read_strayscanner(path: str | Path, *, depth_min: float = 0.1, depth_max: fl
         else:
             raise ScanError(d, "depth image for this odometry row is missing")
         frames.append(CaptureFrame(n, f"{n:06d}", lambda size, n=n: video.frame(n, size), depth, str(d),
-                                   confidence=confidence_png(path / "confidence" / f"{n:06d}.png")))
+                                   confidence=confidence_png(path / "confidence" / f"{n:06d}.png"),
+                                   K=None if per_frame_K is None else per_frame_K[k],
+                                   K_size=None if per_frame_K is None else video.size))
     return capture_scan(path, "strayscanner", frames, engine_poses(raw, axes="opencv"),
                         CaptureCamera(K, video.size, str(km)), depth_scale=1000.0, depth_min=depth_min,
                         depth_max=depth_max, min_confidence=min_confidence, intrinsics=intrinsics,
                         depth_scale_override=depth_scale, pose_source=odo)
 
 
-def _odometry(odo: Path) -> tuple[np.ndarray, list[int]]:
+def _odometry(odo: Path) -> tuple[np.ndarray, list[int], np.ndarray | None]:
     if not odo.is_file():
         raise ScanError(odo, "odometry not found")
     with odo.open(newline="", errors="replace") as fh:
@@ -79,15 +82,26 @@ def _odometry(odo: Path) -> tuple[np.ndarray, list[int]]:
     if missing:
         raise ScanError(odo, f"header lacks column(s) {', '.join(missing)} (has: {', '.join(table[0])})")
     cols = [header.index(c) for c in POSE_COLUMNS]
+    k_cols = [header.index(c) for c in ("fx", "fy", "cx", "cy")] if all(
+        c in header for c in ("fx", "fy", "cx", "cy")) else None
     frame_col = header.index("frame") if "frame" in header else None
-    values, numbers = [], []
+    values, numbers, ks = [], [], []
     for lineno, row in enumerate(table[1:], 2):
         try:
             values.append([float(row[c]) for c in cols])
             numbers.append(int(float(row[frame_col])) if frame_col is not None else lineno - 2)
+            if k_cols is not None:
+                ks.append([float(row[c]) for c in k_cols])
         except (ValueError, IndexError):
-            raise ScanError(odo, f"line {lineno}: missing or non-numeric pose value") from None
-    return np.array(values), numbers
+            raise ScanError(odo, f"line {lineno}: missing or non-numeric pose or intrinsics value") from None
+    per_frame = None
+    if k_cols is not None:
+        fx, fy, cx, cy = np.array(ks).T
+        if not (np.isfinite(ks).all() and (fx > 0).all() and (fy > 0).all()):
+            raise ScanError(odo, "per-frame intrinsics (fx, fy, cx, cy) must be finite with positive focal lengths")
+        per_frame = np.tile(np.eye(3), (len(ks), 1, 1))
+        per_frame[:, 0, 0], per_frame[:, 1, 1], per_frame[:, 0, 2], per_frame[:, 1, 2] = fx, fy, cx, cy
+    return np.array(values), numbers, per_frame
 
 
 def _csv_numbers(p: Path, columns: int) -> np.ndarray:

@@ -76,13 +76,18 @@ def engine_side(command: str, out: Path, **args) -> Path:
 
 
 @functools.lru_cache(maxsize=None)
-def installed_extension():
+def _install() -> None:
     """Install the built zip the way a user does (Extensions > Install from Disk)."""
     result = bpy.ops.extensions.package_install_files(filepath=str(built_zip()), repo="user_default",
                                                       enable_on_install=True)
     assert result == {"FINISHED"}
+
+
+def installed_extension():
+    """The extension's module as Blender has it now (a reinstall replaces the module)."""
     import importlib
 
+    _install()
     return importlib.import_module(EXT_MODULE)
 
 

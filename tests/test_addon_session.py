@@ -118,3 +118,58 @@ def test_weights_free_tier_says_what_needs_the_neural_tier(segmented):
     with pytest.raises(RuntimeError, match="Query ranks instances with a text encoder, which needs the neural tier"):
         bpy.ops.ot3d.query()
     assert scene_state(scene) == before and "\n" not in s.last_error
+
+
+IMPORT_PROBE = """
+import json, os, sys
+import bpy
+def state():
+    handlers = {n: len(getattr(bpy.app.handlers, n)) for n in dir(bpy.app.handlers)
+                if isinstance(getattr(bpy.app.handlers, n), list)}
+    files = sorted(str(p) for p in __import__("pathlib").Path(os.environ["BLENDER_USER_EXTENSIONS"]).parent.rglob("*"))
+    return {"path": list(sys.path), "meta_path": [type(f).__name__ for f in sys.meta_path], "handlers": handlers,
+            "cwd": os.getcwd(), "files": files, "modules": sorted(m for m in sys.modules if m.split(".")[0] in
+                                                                 ("torch", "transformers", "open3d", "scipy", "PIL"))}
+before = state()
+sys.path.insert(0, sys.argv[1])
+import addon
+addon._modules()  # every add-on module, imported as register() does, but not registered
+sys.path.pop(0)
+print(json.dumps({"before": before, "after": state()}))
+"""
+
+
+def test_importing_the_add_on_has_no_side_effects(tmp_path):
+    """Blender's rule: importing an extension changes nothing; all set-up happens in register()."""
+    env = dict(os.environ)
+    for var in ("BLENDER_USER_CONFIG", "BLENDER_USER_SCRIPTS", "BLENDER_USER_EXTENSIONS", "BLENDER_USER_DATAFILES"):
+        env[var] = str(tmp_path / "user" / var.lower())
+    proc = subprocess.run([sys.executable, "-c", IMPORT_PROBE, str(REPO)], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen["after"] == seen["before"]
+
+
+def test_every_platform_zip_passes_blenders_validator(tmp_path):
+    """One zip per platform, each validated (folder and zip) by the bpy under test's own
+    validator, each carrying exactly its platform's wheels."""
+    import tomllib
+    import zipfile
+
+    from addon_env import build_extension_module
+
+    build = build_extension_module()
+    zips = build.build(tmp_path / "dist", staging=tmp_path / "staging")
+    tags = {"linux-x64": "manylinux", "windows-x64": "win_amd64", "macos-arm64": "arm64", "macos-x64": "x86_64"}
+    assert [z.name for z in zips] == [f"opentrack3d-{build.manifest_version()}-{p}.zip" for p in tags]
+    for platform, zip_path in zip(tags, zips):
+        with zipfile.ZipFile(zip_path) as z:
+            manifest = tomllib.loads(z.read("blender_manifest.toml").decode())
+            names = z.namelist()
+        assert manifest["platforms"] == [platform]
+        assert manifest["permissions"]["network"]
+        wheels = [w.removeprefix("./") for w in manifest["wheels"]]
+        assert sorted(w.split("/")[1].split("-")[0] for w in wheels) == ["pillow", "scipy"]
+        assert all(w in names and "cp311" in w and tags[platform] in w for w in wheels), wheels
+        assert not any(n.endswith(".pyc") for n in names)

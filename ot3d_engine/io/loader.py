@@ -15,6 +15,7 @@ from typing import Callable
 
 from ..errors import ScanError
 from ..types import Scan
+from .geometry_files import is_cloud_file, is_mesh_file, is_plain_pcd, read_geometry_scan
 from .mosd import is_pcd, read_mosd
 from .posefile import is_posefile, is_slambook, read_posefile, read_slambook
 from .redwood import is_redwood, read_redwood
@@ -36,7 +37,10 @@ LAYOUTS: tuple[Layout, ...] = (
     Layout("redwood", is_redwood, read_redwood, "Redwood/Open3D: trajectory.log + color/ depth/"),
     Layout("posefile", is_posefile, read_posefile, "pose.txt + ot3d_scan.json manifest"),
     Layout("slambook", is_slambook, read_slambook, "pose.txt + color/*.png + depth/*.pgm (slambook preset)"),
-    Layout("mosd", is_pcd, read_mosd, "a labelled .pcd file (mOSD)"),
+    Layout("mosd", lambda p: is_pcd(p) and not is_plain_pcd(p), read_mosd, "a labelled .pcd file (mOSD)"),
+    Layout("mesh", is_mesh_file, read_geometry_scan, "a mesh file (PLY with faces, OBJ, GLB/glTF): rendered views"),
+    Layout("pointcloud", is_cloud_file, read_geometry_scan,
+           "a point-cloud file (PLY without faces, PCD, XYZ/PTS, LAS/LAZ, E57): rendered views"),
 )
 _BY_NAME = {layout.name: layout for layout in LAYOUTS}
 

@@ -174,7 +174,7 @@ def plan_views(geo: Geometry, kind: str, up: np.ndarray, intr: cp.Intrinsics, co
         poses = candidates[picked][order]
         seen = seen_all[picked][order]
     c1, c2 = cp.coverage(seen)
-    return cp.ViewPlan(poses=poses, kind=kind, coverage_1=c1, coverage_2=c2)
+    return cp.ViewPlan(poses=poses, kind="orbit" if kind == "object" else "room", coverage_1=c1, coverage_2=c2)
 
 
 def options_from_args(args) -> dict:

@@ -81,14 +81,16 @@ def scene_kind(points: np.ndarray, up: np.ndarray) -> str:
 
 
 def orbit_poses(points: np.ndarray, up: np.ndarray, count: int, fov_deg: float, aspect: float,
-                elevations_deg=(20.0, 45.0, 70.0)) -> np.ndarray:
-    """Rings of views around the bounding sphere, far enough that it fits the image."""
+                elevations_deg=(20.0, 45.0, 70.0), margin: float = 1.08) -> np.ndarray:
+    """Rings of views around the input's centre, each as close as it can be with the whole
+    input (2-98th percentile) inside the image: objects fill the frame from every side."""
     u, a, b = up_basis(up)
-    lo, hi = np.percentile(points, 1, axis=0), np.percentile(points, 99, axis=0)
+    lo, hi = np.percentile(points, 2, axis=0), np.percentile(points, 98, axis=0)
     centre = (lo + hi) / 2
-    radius = max(np.linalg.norm(hi - lo) / 2, 1e-3)
-    half_fov = np.radians(min(fov_deg, fov_deg / aspect)) / 2
-    distance = 1.1 * radius / np.sin(half_fov)
+    keep = np.all((points >= lo) & (points <= hi), axis=1)
+    sample = points[keep][:: max(1, int(keep.sum()) // 20000)] - centre
+    tan_x = np.tan(np.radians(fov_deg) / 2)
+    tan_y = tan_x / aspect
     rings = len(elevations_deg)
     per_ring = np.full(rings, count // rings)
     per_ring[: count % rings] += 1
@@ -100,8 +102,13 @@ def orbit_poses(points: np.ndarray, up: np.ndarray, count: int, fov_deg: float, 
         if r % 2:
             yaw = yaw[::-1]
         for t in yaw:
-            eye = centre + distance * (np.cos(e) * (np.cos(t) * a + np.sin(t) * b) + np.sin(e) * u)
-            poses.append(look_at(eye, centre, u))
+            out = np.cos(e) * (np.cos(t) * a + np.sin(t) * b) + np.sin(e) * u
+            pose = look_at(centre + out, centre, u)
+            cam = sample @ pose[:3, :3]  # camera axes; the camera sits at -distance along z
+            need = np.maximum(np.abs(cam[:, 0]) / tan_x, np.abs(cam[:, 1]) / tan_y) - cam[:, 2]
+            distance = margin * max(float(need.max()), 1e-3)
+            pose[:3, 3] = centre + distance * out
+            poses.append(pose)
     return np.stack(poses) if poses else np.zeros((0, 4, 4))
 
 

@@ -37,6 +37,20 @@ def point_spacing(points: np.ndarray, samples: int = 20000, k: int = 4, seed: in
     return max(spacing, 1e-6)
 
 
+def local_spacing(points: np.ndarray, global_spacing: float, cell_factor: float = 8.0) -> np.ndarray:
+    """Per-point spacing from the point count of its coarse voxel (a surface patch of about
+    L^2 holding n points has spacing L / sqrt(n)): far, sparse parts of a scan get larger
+    splats than near, dense ones. Never below the global (k-NN) spacing."""
+    cell = cell_factor * global_spacing
+    keys = np.floor(points / cell).astype(np.int64)
+    keys -= keys.min(axis=0)
+    dims = keys.max(axis=0) + 1
+    flat = (keys[:, 0] * dims[1] + keys[:, 1]) * dims[2] + keys[:, 2]
+    _, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
+    spacing = 1.1 * cell / np.sqrt(counts[inverse.reshape(-1)])
+    return np.clip(spacing, global_spacing, 4 * global_spacing).astype(np.float32)
+
+
 class SplatRenderer:
     def __init__(self, geo: Geometry, intrinsics: Intrinsics, spacing: float | None = None):
         self.points = geo.points.astype(np.float32)
@@ -44,6 +58,7 @@ class SplatRenderer:
         self.intrinsics = intrinsics
         self.K = intrinsics.K
         self.spacing = point_spacing(geo.points) if spacing is None else spacing
+        self.point_spacing = local_spacing(geo.points, self.spacing)
 
     def depth(self, pose: np.ndarray) -> np.ndarray:
         return self.render(pose, with_color=False)[1]
@@ -57,9 +72,10 @@ class SplatRenderer:
         z = cam[:, 2]
         front = np.flatnonzero(z > 1e-3)
         cam, z = cam[front], z[front]
+        radius = self.point_spacing[front]
         u = k[0, 0] * cam[:, 0] / z + k[0, 2]
         v = k[1, 1] * cam[:, 1] / z + k[1, 2]
-        half = np.minimum(np.floor(k[0, 0] * self.spacing / z), MAX_HALF).astype(np.int64)
+        half = np.minimum(np.floor(k[0, 0] * radius / z), MAX_HALF).astype(np.int64)
         ui, vi = np.rint(u).astype(np.int64), np.rint(v).astype(np.int64)
         near = (ui + half >= 0) & (ui - half < w) & (vi + half >= 0) & (vi - half < h)
         sel = np.flatnonzero(near)

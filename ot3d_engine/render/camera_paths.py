@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
+CLOSE_WEIGHT = 0.3  # what a close-up view's sample is worth in the greedy pick
 ROOM_MIN_EXTENT = 2.5  # m: horizontal extent from which input is treated as a room/scene
 
 
@@ -80,15 +81,35 @@ def scene_kind(points: np.ndarray, up: np.ndarray) -> str:
     return "room" if max(extent_a, extent_b) >= ROOM_MIN_EXTENT else "object"
 
 
+def above_support(points: np.ndarray, up: np.ndarray, min_share: float = 0.02) -> np.ndarray:
+    """What stands on the support surface (table top, floor), when the input has one: the
+    points clearly above its height. All points when there is no such surface."""
+    h = points @ (up / np.linalg.norm(up))
+    extent = float(np.ptp(h))
+    if extent <= 0:
+        return points
+    lower = h[h <= np.percentile(h, 50)]
+    bins = np.arange(lower.min(), lower.max() + extent / 100, extent / 100)
+    if len(bins) < 2:
+        return points
+    counts, edges = np.histogram(lower, bins=bins)
+    level = edges[int(np.argmax(counts)) + 1]
+    above = h > level + 0.02 * extent
+    if above.mean() < min_share or above.mean() > 0.9:
+        return points
+    return points[above]
+
+
 def orbit_poses(points: np.ndarray, up: np.ndarray, count: int, fov_deg: float, aspect: float,
-                elevations_deg=(20.0, 45.0, 70.0), margin: float = 1.08) -> np.ndarray:
-    """Rings of views around the input's centre, each as close as it can be with the whole
-    input (2-98th percentile) inside the image: objects fill the frame from every side."""
+                elevations_deg=(20.0, 45.0, 70.0), margin: float = 1.3) -> np.ndarray:
+    """Rings of views around what stands on the support surface (or the whole input), each as
+    close as it can be with all of it (2-98th percentile) and some context in the image."""
     u, a, b = up_basis(up)
-    lo, hi = np.percentile(points, 2, axis=0), np.percentile(points, 98, axis=0)
+    focus = above_support(points, up)
+    lo, hi = np.percentile(focus, 2, axis=0), np.percentile(focus, 98, axis=0)
     centre = (lo + hi) / 2
-    keep = np.all((points >= lo) & (points <= hi), axis=1)
-    sample = points[keep][:: max(1, int(keep.sum()) // 20000)] - centre
+    keep = np.all((focus >= lo) & (focus <= hi), axis=1)
+    sample = focus[keep][:: max(1, int(keep.sum()) // 20000)] - centre
     tan_x = np.tan(np.radians(fov_deg) / 2)
     tan_y = tan_x / aspect
     rings = len(elevations_deg)
@@ -145,9 +166,11 @@ def room_candidates(points: np.ndarray, up: np.ndarray, clearance: float = 0.35,
 
 
 def seen_matrix(render_depth, poses: np.ndarray, K: np.ndarray, width: int, height: int, samples: np.ndarray,
-                depth_max: float, tolerance: float) -> np.ndarray:
-    """views x samples: the sample projects into the view and matches its rendered depth."""
-    seen = np.zeros((len(poses), len(samples)), dtype=bool)
+                depth_max: float, tolerance: float, close: float = 0.0) -> np.ndarray:
+    """views x samples, float32: 1 where the sample projects into the view and matches its
+    rendered depth, CLOSE_WEIGHT where it does so nearer than `close` (a close-up shows a
+    fragment of an object, which the 2D segmenter cannot tell from a whole one), else 0."""
+    seen = np.zeros((len(poses), len(samples)), dtype=np.float32)
     for i, pose in enumerate(poses):
         depth = render_depth(pose)
         r, t = pose[:3, :3], pose[:3, 3]
@@ -161,7 +184,7 @@ def seen_matrix(render_depth, poses: np.ndarray, K: np.ndarray, width: int, heig
         idx = np.flatnonzero(inside)
         d = depth[vv[idx], uu[idx]]
         ok = (d > 0) & (np.abs(d - z[idx]) <= tolerance + 0.02 * z[idx])
-        seen[i, idx[ok]] = True
+        seen[i, idx[ok]] = np.where(z[idx[ok]] < close, CLOSE_WEIGHT, 1.0)
     return seen
 
 
@@ -173,14 +196,14 @@ def greedy_pick(seen: np.ndarray, count: int) -> list[int]:
     weights = np.array([1.0, 0.35, 0.02])
     for _ in range(min(count, len(seen))):
         w = weights[np.minimum(counts, 2)]
-        gain = seen.astype(np.float32) @ w.astype(np.float32)
+        gain = seen @ w.astype(np.float32)
         gain[~available] = -1
         best = int(np.argmax(gain))
         if gain[best] <= 0:
             break
         picked.append(best)
         available[best] = False
-        counts += seen[best]
+        counts += seen[best] > 0
     return picked
 
 
@@ -205,5 +228,5 @@ def tour(poses: np.ndarray) -> np.ndarray:
 def coverage(seen: np.ndarray) -> tuple[float, float]:
     if seen.size == 0:
         return 0.0, 0.0
-    n = seen.sum(0)
+    n = (seen > 0).sum(0)
     return float((n >= 1).mean()), float((n >= 2).mean())

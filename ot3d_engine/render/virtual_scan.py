@@ -113,24 +113,29 @@ def resolve_up(geo: Geometry, up: str | np.ndarray | None) -> np.ndarray:
 
 
 def support_plane_up(points: np.ndarray, default: np.ndarray) -> np.ndarray:
+    """The up axis of a cloud: the normal direction most surface shares. Floors, table tops,
+    seats, shelves and ceilings all face it, while walls split over several directions. Its
+    sign puts those surfaces low (floors and table tops outnumber ceilings in a scan). The
+    file's own axis wins when it is within 25 degrees."""
     import open3d as o3d
 
     rng = np.random.default_rng(0)
-    sub = points[rng.choice(len(points), size=min(len(points), 50_000), replace=False)]
+    sub = points[rng.choice(len(points), size=min(len(points), 30_000), replace=False)]
     if len(sub) < 100:
         return default
-    extent = float(np.linalg.norm(np.ptp(sub, axis=0)))
     pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(sub))
-    o3d.utility.random.seed(0)
-    (a, b, c, d), inliers = pc.segment_plane(0.01 * extent, 3, 200)
-    n = np.array([a, b, c], dtype=np.float64)
-    n /= np.linalg.norm(n)
-    if abs(n @ default) > np.cos(np.radians(25)):
+    pc.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(16))
+    normals = np.asarray(pc.normals)
+    candidates = normals[rng.choice(len(normals), size=min(400, len(normals)), replace=False)]
+    share = (np.abs(candidates @ normals.T) > np.cos(np.radians(10))).sum(1)
+    d = candidates[int(np.argmax(share))]
+    members = np.abs(normals @ d) > np.cos(np.radians(10))
+    d = normals[members] * np.sign(normals[members] @ d)[:, None]
+    d = d.mean(0) / np.linalg.norm(d.mean(0))
+    if abs(d @ default) > np.cos(np.radians(25)):
         return default
-    side = sub @ n + d
-    out = np.ones(len(sub), bool)
-    out[inliers] = False
-    return n if (side[out] > 0).sum() >= (side[out] < 0).sum() else -n
+    h = sub @ d
+    return d if np.median(h[members]) <= np.median(h) else -d
 
 
 def surface_samples(geo: Geometry, count: int, seed: int = 0) -> np.ndarray:
@@ -165,8 +170,10 @@ def plan_views(geo: Geometry, kind: str, up: np.ndarray, intr: cp.Intrinsics, co
         seen = cp.seen_matrix(probe_depth, poses, small.K, small.width, small.height, samples, depth_max, tolerance)
     else:
         candidates = cp.room_candidates(geo.points if len(geo.points) <= 200_000 else samples, up)
+        _, a, b = cp.up_basis(up)
+        close = float(np.clip(0.25 * max(np.ptp(samples @ a), np.ptp(samples @ b)), 0.6, 1.5))
         seen_all = cp.seen_matrix(probe_depth, candidates, small.K, small.width, small.height, samples,
-                                  depth_max, tolerance)
+                                  depth_max, tolerance, close=close)
         picked = cp.greedy_pick(seen_all, count)
         if not picked:
             raise ScanError(geo.path, "no viewpoint sees any surface (is the geometry empty or degenerate?)")

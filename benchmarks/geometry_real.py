@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     ap_.add_argument("--out", default="/tmp/ot3d-geo-real")
     ap_.add_argument("--fuse-voxel", type=float, default=0.01)
     ap_.add_argument("--mosd-voxel", type=float, default=0.01)
-    ap_.add_argument("--mosd", default="all", help="'all' or comma-separated frame names (test45,...)")
+    ap_.add_argument("--mosd", default="all", help="'all', 'none' or comma-separated frame names (test45,...)")
     ap_.add_argument("--skip-7scenes", action="store_true")
     ap_.add_argument("--json")
     args = ap_.parse_args(argv)
@@ -104,7 +104,7 @@ def main(argv=None) -> int:
         res_rgbd = run_pipeline(rgbd, config())
         t_rgbd = time.perf_counter() - t0
         p, c = fuse(rgbd, args.fuse_voxel)
-        cloud_file = save_cloud(out / "7scenes-kitchen-fused.ply", p, c)
+        cloud_file = save_cloud(out / f"7scenes-kitchen-fused-{args.fuse_voxel * 1000:g}mm.ply", p, c)
         t0 = time.perf_counter()
         scan = load_scan(cloud_file)
         res_cloud = run_pipeline(scan, config())
@@ -118,7 +118,12 @@ def main(argv=None) -> int:
               f"({len(p)} points) {n_cloud} instances ({v['views']} {v['path']} views, coverage "
               f"{v['coverage_1']:.2f}/{v['coverage_2']:.2f}, {t_cloud:.0f} s); ratio {n_cloud / max(n_rgbd, 1):.2f}",
               flush=True)
-    names = sorted(p.stem for p in (DATA / "mosd").glob("test*.pcd")) if args.mosd == "all" else args.mosd.split(",")
+    if args.mosd == "none":
+        names = []
+    elif args.mosd == "all":
+        names = sorted(p.stem for p in (DATA / "mosd").glob("test*.pcd"))
+    else:
+        names = args.mosd.split(",")
     rows = []
     for name in names:
         pcd = DATA / "mosd" / f"{name}.pcd"

@@ -136,11 +136,12 @@ def run_cli(*args):
 
 
 @pytest.mark.slow
-def test_segment_mesh_file_end_to_end_labels_each_box(tmp_path):
+def test_segment_mesh_file_end_to_end_labels_each_box_with_superpoints(tmp_path):
     geo = two_boxes_on_a_floor()
     write_mesh_ply(tmp_path / "boxes.ply", geo)
     out = tmp_path / "seg"
-    r = run_cli("segment", tmp_path / "boxes.ply", "--out", out, "--voxel-size", "0.02", "--views", "12")
+    r = run_cli("segment", tmp_path / "boxes.ply", "--out", out, "--voxel-size", "0.02", "--views", "12",
+                "--superpoints")  # superpoints run on the input mesh itself
     assert r.returncode == 0, r.stderr
     assert "rendered views" in r.stdout and "surface seen by >= 1 view" in r.stdout
     ids = np.loadtxt(out / "input_vertex_instance_ids.txt", dtype=np.int64)
@@ -153,6 +154,7 @@ def test_segment_mesh_file_end_to_end_labels_each_box(tmp_path):
     id_blue = np.bincount(ids[top_blue]).argmax()
     assert id_red > 0 and id_blue > 0 and id_red != id_blue
     assert (ids[top_red] == id_red).mean() > 0.9 and (ids[top_blue] == id_blue).mean() > 0.9
+    assert np.array_equal(np.loadtxt(out / "mesh_instance_ids.txt", dtype=np.int64), ids)
     faces = np.load(out / "input_face_instance_ids.npy")
     assert len(faces) == len(geo.faces)
     props, f = read_ply(out / "input_instances.ply")
@@ -268,3 +270,26 @@ def test_no_points_nan_vertices_and_missing_texture_are_one_line_errors(tmp_path
     assert "missing_texture.png" in msg
     r = run_cli("segment", tmp_path / "q.obj", "--out", tmp_path / "o")
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "missing_texture.png" in r.stderr
+
+
+def test_room_views_stand_in_free_space_and_cover_most_of_the_surface():
+    from ot3d_engine.render.camera_paths import Intrinsics as Intr
+    from ot3d_engine.render.virtual_scan import plan_views
+
+    room = trimesh.creation.box(extents=(5.0, 4.0, 2.6))
+    room.invert()  # faces point inwards, as a room's walls do
+    room.apply_translation((2.5, 2.0, 1.3))
+    block = trimesh.creation.box(extents=(1.0, 1.0, 0.8)).apply_translation((2.5, 2.0, 0.4))
+    mesh = trimesh.util.concatenate([room.subdivide().subdivide(), block.subdivide()])
+    geo = Geometry(points=np.asarray(mesh.vertices), faces=np.asarray(mesh.faces))
+    intr = Intr(64, 48, 62.0)
+    from ot3d_engine.render.mesh_views import MeshRenderer as MR
+
+    plan = plan_views(geo, "room", UP, intr, 20, 6.0, MR(geo, intr))
+    assert plan.kind == "room" and 1 <= len(plan.poses) <= 20
+    eyes = plan.poses[:, :3, 3]
+    assert (eyes[:, 0] > 0.3).all() and (eyes[:, 0] < 4.7).all() and (eyes[:, 1] > 0.3).all() and (eyes[:, 1] < 3.7).all()
+    inside_block = (np.abs(eyes[:, 0] - 2.5) < 0.5) & (np.abs(eyes[:, 1] - 2.0) < 0.5) & (eyes[:, 2] < 0.8)
+    assert not inside_block.any()
+    # views look level or down (the ceiling, a quarter of this room, stays mostly unseen)
+    assert plan.coverage_1 > 0.55 and plan.coverage_2 <= plan.coverage_1

@@ -293,3 +293,19 @@ def test_room_views_stand_in_free_space_and_cover_most_of_the_surface():
     assert not inside_block.any()
     # views look level or down (the ceiling, a quarter of this room, stays mostly unseen)
     assert plan.coverage_1 > 0.55 and plan.coverage_2 <= plan.coverage_1
+
+
+def test_obj_uv_seams_keep_both_uvs_and_labels_follow_the_files_vertex_list(tmp_path):
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "t.png")
+    (tmp_path / "t.mtl").write_text("newmtl m\nmap_Kd t.png\n")
+    # vertex 1 is used with two different texture coordinates (a seam)
+    (tmp_path / "s.obj").write_text("mtllib t.mtl\nv 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nvt 0 0\nvt 1 0\nvt 1 1\n"
+                                    "vt 0 1\nvt 0.5 0.5\nusemtl m\nf 1/1 2/2 3/3\nf 1/5 3/3 4/4\n")
+    geo = read_geometry(tmp_path / "s.obj")
+    assert len(geo.points) == 5 and geo.file_vertices is not None and len(geo.file_vertices) == 4
+    corner_uvs = {tuple(uv) for p, uv in zip(geo.points, geo.uv) if np.allclose(p, 0)}
+    assert corner_uvs == {(0.0, 0.0), (0.5, 0.5)}
+    result = SceneResult(points=np.array([[0, 0, 0], [1, 1, 0]], np.float32), colors=np.zeros((2, 3), np.uint8),
+                         instance_ids=np.array([4, 9], np.int32), instances=[])
+    labels = transfer(geo, result, voxel_size=0.3)
+    assert labels["vertex"].tolist() == [4, 0, 9, 0] and len(labels["face"]) == 2

@@ -40,6 +40,7 @@ class Geometry:
     path: Path | None = None
     notes: list[str] = field(default_factory=list)
     kept: np.ndarray | None = None  # per file point: kept (False: NaN point left out), clouds only
+    file_vertices: np.ndarray | None = None  # OBJ 'v' lines, when UV seams made trimesh split them
 
     @property
     def is_mesh(self) -> bool:
@@ -124,10 +125,14 @@ def read_geometry(path: str | Path) -> Geometry:
     if not path.is_file():
         raise ScanError(path, "geometry file not found")
     suffix = path.suffix.lower()
-    if suffix in (".obj", ".glb", ".gltf") or (suffix == ".ply" and _ply_face_count(path) > 0):
+    if suffix in (".obj", ".glb", ".gltf", ".ply"):  # a PLY without faces comes back as a cloud
         geo = _read_trimesh(path)
-    elif suffix == ".ply":
-        geo = _read_trimesh(path)
+        if suffix == ".obj":
+            from .mesh import load_mesh
+
+            file_vertices = load_mesh(path).vertices
+            if len(file_vertices) != len(geo.points):
+                geo.file_vertices = file_vertices
     elif suffix in (".pcd", ".xyz", ".xyzrgb", ".pts"):
         geo = _read_open3d_cloud(path)
     elif suffix in (".las", ".laz"):
@@ -159,7 +164,7 @@ def _read_trimesh(path: Path) -> Geometry:
 
     _check_referenced_files(path)
     try:
-        loaded = trimesh.load(str(path), process=False, maintain_order=True)
+        loaded = trimesh.load(str(path), process=False)  # OBJ: vertices split at UV seams
     except Exception as exc:  # trimesh raises many types for broken files
         raise ScanError(path, f"cannot read: {type(exc).__name__}: {exc}") from None
     if isinstance(loaded, trimesh.Scene):

@@ -48,7 +48,9 @@ def transfer(geo: Geometry, result: SceneResult, voxel_size: float) -> dict[str,
         vertex = result.mesh_instance_ids.astype(np.int32)
     else:
         vertex = nearest_ids(result, geo.points, radius)
-    if geo.kept is not None:  # one id per point of the file: left-out NaN points get 0
+    if geo.file_vertices is not None:  # per-vertex ids follow the file's vertex list (OBJ seams)
+        out = {"vertex": nearest_ids(result, geo.file_vertices, radius), "kept_vertex": vertex}
+    elif geo.kept is not None:  # one id per point of the file: left-out NaN points get 0
         full = np.zeros(len(geo.kept), dtype=np.int32)
         full[geo.kept] = vertex
         out = {"vertex": full, "kept_vertex": vertex}

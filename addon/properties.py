@@ -15,6 +15,8 @@ LAYOUTS = [
     ("posefile", "Pose file", "pose.txt + ot3d_scan.json manifest"),
     ("slambook", "slambook", "pose.txt + color/*.png + depth/*.pgm"),
     ("mosd", "MOSD (PCD)", "a labelled .pcd file"),
+    ("mesh", "Mesh file", "PLY/OBJ/GLB mesh, rendered into virtual RGB-D views"),
+    ("pointcloud", "Point-cloud file", "PLY/PCD/XYZ/LAS/LAZ/E57 cloud, rendered into virtual RGB-D views"),
 ]
 
 

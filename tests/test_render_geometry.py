@@ -309,3 +309,16 @@ def test_obj_uv_seams_keep_both_uvs_and_labels_follow_the_files_vertex_list(tmp_
                          instance_ids=np.array([4, 9], np.int32), instances=[])
     labels = transfer(geo, result, voxel_size=0.3)
     assert labels["vertex"].tolist() == [4, 0, 9, 0] and len(labels["face"]) == 2
+
+
+def test_view_options_are_checked_before_rendering(tmp_path):
+    from ot3d_engine.errors import ConfigError
+
+    write_mesh_ply(tmp_path / "box.ply", box_geometry())
+    for options, word in (({"views": 0}, "--views"), ({"resolution": (8, 8)}, "--resolution"),
+                          ({"fov": 200}, "--fov"), ({"up": "w"}, "--up")):
+        with pytest.raises(ConfigError, match=word):
+            load_scan(tmp_path / "box.ply", **options)
+    scan = load_scan(tmp_path / "box.ply", views=6, resolution=(80, 60), fov=40, up="y")
+    assert len(scan) == 6 and scan.frame(0).depth.shape == (60, 80)
+    assert scan.meta["virtual"]["up"] == [0, 1, 0] and scan.meta["virtual"]["fov_deg"] == 40

@@ -230,10 +230,9 @@ def test_las_laz_e57_xyz_pcd_and_glb_read_through_their_packages(tmp_path):
 
 
 def test_plain_pcd_is_a_point_cloud_and_labelled_pcd_stays_mosd(tmp_path):
-    from ot3d_engine.io import detect_layout
-    from test_io_readers import write_pcd  # noqa: F401  (the project's PCD writer for mOSD files)
-
     import open3d as o3d
+
+    from ot3d_engine.io import detect_layout
 
     pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.random.default_rng(0).uniform(0, 1, (50, 3))))
     o3d.io.write_point_cloud(str(tmp_path / "plain.pcd"), pc)

@@ -321,3 +321,20 @@ def test_view_options_are_checked_before_rendering(tmp_path):
     scan = load_scan(tmp_path / "box.ply", views=6, resolution=(80, 60), fov=40, up="y")
     assert len(scan) == 6 and scan.frame(0).depth.shape == (60, 80)
     assert scan.meta["virtual"]["up"] == [0, 1, 0] and scan.meta["virtual"]["fov_deg"] == 40
+
+
+@pytest.mark.slow
+def test_engine_job_segments_a_mesh_file_handed_over_like_the_add_on_will(tmp_path):
+    """The add-on's route: a segment job on a PLY of the object's geometry (real worker process)."""
+    from addon import engine_job
+
+    geo = two_boxes_on_a_floor()
+    write_mesh_ply(tmp_path / "object.ply", geo)
+    job = engine_job.EngineJob(sys.executable, "segment",
+                               {"scan": str(tmp_path / "object.ply"), "config": {"lift": {"voxel_size": 0.02}}},
+                               tmp_path / "jobs").start()
+    outcome = job.wait(timeout=600)
+    assert outcome.ok, outcome.report_text()
+    props, faces = read_ply(outcome.files["input_labels"])
+    assert len(props["instance_id"]) == len(geo.points) and len(faces) == len(geo.faces)
+    assert len(np.unique(props["instance_id"][props["instance_id"] > 0])) >= 2

@@ -12,7 +12,6 @@ from ..io import load_scan
 from ..output.scene_io import write_scene
 from ..pipeline import run_pipeline
 from ..progress import ProgressBar
-from ..render.virtual_scan import finish_geometry_scene, options_from_args, summary_line
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -61,6 +60,8 @@ def config_from_args(args) -> PipelineConfig:
 
 
 def run(args) -> int:
+    from ..render.virtual_scan import finish_geometry_scene, options_from_args, summary_line  # open3d: lazily
+
     cfg = config_from_args(args)
     t0 = time.perf_counter()
     scan = load_scan(args.scan, layout=args.layout, stride=cfg.scan.stride, max_frames=cfg.scan.max_frames,

@@ -19,7 +19,6 @@ from ..io.frames import clean_depth
 from ..io.geometry_files import Geometry
 from ..types import Frame, Scan
 from . import camera_paths as cp
-from .mesh_views import MeshRenderer
 from .splat import SplatRenderer, point_spacing
 
 PLAN_SCALE = 0.125  # planning renders at 1/8 of the view resolution
@@ -57,7 +56,7 @@ def geometry_scan(geo: Geometry, *, depth_min: float = 0.1, depth_max: float = 6
     width, height = resolution or (d.width, d.height)
     intr = cp.Intrinsics(int(width), int(height), float(fov or d.fov_deg))
     count = int(views or d.views)
-    renderer = MeshRenderer(geo, intr) if geo.is_mesh else SplatRenderer(geo, intr)
+    renderer = _mesh_renderer()(geo, intr) if geo.is_mesh else SplatRenderer(geo, intr)
     plan = plan_views(geo, kind, up_vec, intr, count, depth_max, renderer)
     K = intr.K
     cache: dict[int, Frame] = {}
@@ -156,7 +155,7 @@ def plan_views(geo: Geometry, kind: str, up: np.ndarray, intr: cp.Intrinsics, co
     samples = surface_samples(geo, PLAN_SAMPLES)
     small = intr.scaled(PLAN_SCALE)
     if geo.is_mesh:
-        probe = MeshRenderer(geo, small)
+        probe = _mesh_renderer()(geo, small)
         tolerance = 0.02
     else:
         rng = np.random.default_rng(1)
@@ -223,3 +222,11 @@ def summary_line(scan: Scan) -> str | None:
     return (f"{v['geometry']} input: {v['views']} rendered views ({v['path']} path, {v['resolution'][0]}x"
             f"{v['resolution'][1]}, fov {v['fov_deg']:.0f} deg); surface seen by >= 1 view "
             f"{100 * v['coverage_1']:.1f}%, by >= 2 views {100 * v['coverage_2']:.1f}%")
+
+
+def _mesh_renderer():
+    """open3d only when a mesh is rendered: the weights-free tier in Blender's own Python has
+    no open3d, and its segment job still passes through finish_geometry_scene."""
+    from .mesh_views import MeshRenderer
+
+    return MeshRenderer

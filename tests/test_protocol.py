@@ -1,5 +1,5 @@
 """The add-on <-> engine protocol, from both ends: the message rules, the engine worker
-as a real subprocess, and the add-on's runner (addon/runner.py, addon/engine_job.py,
+as a real subprocess, and the add-on's runner (addon/engine_link/runner.py, addon/engine_link/engine_job.py,
 which need no bpy) against the real worker and against broken fake engines."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ot3d_engine.worker import Worker
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the add-on package (addon/) imported from the checkout
-from addon import engine_job, runner  # noqa: E402
+from addon.engine_link import engine_job, runner  # noqa: E402
 
 sys.path.pop(0)
 

@@ -109,8 +109,10 @@ def test_weights_free_tier_says_what_needs_the_neural_tier(segmented):
     before = scene_state(scene)
     s.segmenter = "grounded"
     try:
-        with pytest.raises(RuntimeError, match=r"segmenter 'grounded' needs the neural tier \(torch, transformers\): "
-                                               r"set an engine environment"):
+        # the Segment operator's own check (backends.unavailable_reason) speaks first, naming
+        # the interpreter it asked; the engine job's tier check (tier.check_job) is its backstop
+        with pytest.raises(RuntimeError, match=r"Grounded SAM needs torch and transformers in the engine "
+                                               r"environment \(.+\); create one in the preferences"):
             bpy.ops.ot3d.segment()
     finally:
         s.segmenter = "geometric"

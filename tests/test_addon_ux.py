@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from addon_env import EXT_MODULE, attr, bpy, ext_scene, fresh_scene, positions, segmented, synth_scan  # noqa: F401
+from addon_env import (EXT_MODULE, attr, bpy, ext_scene, fresh_scene, neural_engine, positions,  # noqa: F401
+                       segmented, synth_scan)
 
 
 def drawn_points(obj) -> int:
@@ -125,7 +126,7 @@ def test_unsaved_files_and_the_preference_folder_are_outside_the_extension(ext_s
         prefs.jobs_folder = ""
 
 
-def test_query_without_labels_says_what_it_needs(segmented):
+def test_query_without_labels_says_what_it_needs(segmented, neural_engine):
     ext, scene, _ = segmented
     s = scene.ot3d
     assert not any(o["label"] != "object" for o in bpy.data.collections["Instances"].objects)
@@ -136,8 +137,9 @@ def test_query_without_labels_says_what_it_needs(segmented):
     with pytest.raises(RuntimeError, match="Query needs labels or an image-text model: no instance has a label"):
         bpy.ops.ot3d.query()
     assert set(root.iterdir()) == before  # refused before any engine job
-    # with verification on, the engine tries its image-text model; its weights are not on this
-    # machine, so it could only rank by the (identical) labels: refused, nothing is ranked
+    # with verification on (the neural tier: Query's text encoder needs torch), the engine tries
+    # its image-text model; its weights are not on this machine, so it could only rank by the
+    # (identical) labels: refused, nothing is ranked
     s.query_verify = True
     with pytest.raises(RuntimeError, match="could not use an image-text model"):
         bpy.ops.ot3d.query()

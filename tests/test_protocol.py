@@ -192,7 +192,8 @@ def test_the_weights_free_tier_refuses_exactly_the_catalogues_backends_that_need
             name = backends.engine_name(role, backends.identifier(b))
             assert name == "" or name in outcome.data["backends"][role], (role, name)
             if b.needs:
-                with pytest.raises(LookupError, match=f"{role} '{name}' needs the neural tier \\(torch, transformers\\)"):
+                refused = f"{role} '{name}' needs the neural tier \\(torch, transformers\\)"
+                with pytest.raises(LookupError, match=refused):
                     tier.check_job(weights_free, "segment", {role: name})
             else:
                 tier.check_job(weights_free, "segment", {role: name})

@@ -216,9 +216,9 @@ class ScanAnnotation:
         params = ext.operators.segment_ops.segment_params(context.scene.ot3d)
         if self.options["config"]:
             params["config"] = _read_config(self.options["config"])
-        prefs = ext.ui.preferences
-        job = ext.engine_link.engine_job.EngineJob(prefs.engine_python(context), "segment", params, prefs.jobs_root(context),
-                                       engine_path=prefs.engine_source(context)).start()
+        prefs, engine_job = ext.ui.preferences, ext.engine_link.engine_job
+        job = engine_job.EngineJob(prefs.engine_python(context), "segment", params, prefs.jobs_root(context),
+                                   engine_path=prefs.engine_source(context)).start()
         outcome = job.wait()
         _check_stop()
         if not outcome.ok:

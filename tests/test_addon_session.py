@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from addon_env import (ENGINE_PYTHON, EXT_MODULE, REPO, bpy, built_zip, ext_scene,  # noqa: F401
-                       installed_extension, scene_state, segmented, synth_scan)
+                       scene_state, segmented, synth_scan)
 
 CORRECTIONS = ("relabel", "merge", "split", "move_points", "delete")
 # Python's import system writes the package's own __init__ cache when Blender imports the
@@ -81,21 +80,45 @@ def test_create_engine_environment_refuses_to_download_in_offline_mode(ext_scene
     assert not (tmp_path / "env").exists()
 
 
-def test_engine_environment_survives_an_upgrade_of_the_extension(ext_scene):
-    ext, scene = ext_scene
-    env_dir = ext.ui.preferences.default_env_dir()
-    assert bpy.ops.ot3d.create_engine_env(install_packages=False) == {"FINISHED"}  # the default folder
-    try:
-        assert ext.ui.preferences.active_tier().name == "neural"
-        python = ext.engine_link.setup_env.venv_python(env_dir)
-        assert python.is_file() and Path(ext.__file__).parent not in python.parents  # not in the install folder
-        result = bpy.ops.extensions.package_install_files(filepath=str(built_zip()), repo="user_default",
-                                                          enable_on_install=True)  # reinstall = upgrade
-        assert result == {"FINISHED"} and python.is_file()
-    finally:
-        bpy.context.preferences.addons[EXT_MODULE].preferences.engine_python = ""  # kept by the reinstall
-        shutil.rmtree(env_dir, ignore_errors=True)
-    assert installed_extension().ui.preferences.active_tier().name == "weights-free"
+UPGRADE_PROBE = """
+import json, sys
+from pathlib import Path
+import bpy
+zip_path, module, out = sys.argv[1:4]
+def install():
+    assert bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default",
+                                                    enable_on_install=True) == {"FINISHED"}
+    import importlib
+    return importlib.import_module(module)
+ext = install()
+env_dir = ext.ui.preferences.default_env_dir()
+assert bpy.ops.ot3d.create_engine_env(install_packages=False) == {"FINISHED"}  # the default folder
+python = ext.engine_link.setup_env.venv_python(env_dir)
+report = {"tier_before": ext.ui.preferences.active_tier().name, "python": str(python),
+          "install_folder": str(Path(ext.__file__).parent)}
+ext = install()  # reinstall = upgrade
+report["python_after_upgrade"] = python.is_file()
+report["tier_after"] = ext.ui.preferences.active_tier().name
+Path(out).write_text(json.dumps(report))
+"""
+
+
+def test_engine_environment_survives_an_upgrade_of_the_extension(tmp_path):
+    # A fresh process with its own Blender user folders: bpy 4.2.0 crashes at interpreter
+    # exit after a second package_install_files in one process (5.0.1 does not), which would
+    # take the whole test process down with it.
+    env = dict(os.environ)
+    for var in ("BLENDER_USER_CONFIG", "BLENDER_USER_SCRIPTS", "BLENDER_USER_EXTENSIONS", "BLENDER_USER_DATAFILES"):
+        env[var] = str(tmp_path / var.lower())
+    env.pop("OT3D_ENGINE_PYTHON", None)
+    out = tmp_path / "upgrade.json"
+    proc = subprocess.run([sys.executable, "-c", UPGRADE_PROBE, str(built_zip()), EXT_MODULE, str(out)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert out.is_file(), proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["tier_before"] == "neural" and report["tier_after"] == "neural"
+    assert report["python_after_upgrade"]
+    assert not Path(report["python"]).is_relative_to(report["install_folder"])  # not in the install folder
 
 
 def test_weights_free_tier_says_what_needs_the_neural_tier(segmented):

@@ -227,6 +227,57 @@ def read_scene_of(path: Path):
     return read_scene(path.parent)
 
 
+# --- capture formats (tests/format_writers.py writes each from its published spec) ------
+
+def _capture(fmt: str, corrupt: Callable[[Path], Path]):
+    """A 3-frame capture in format `fmt`; the file `corrupt(scan path)` names is the one mutated."""
+    def make(folder: Path) -> Path:
+        import format_writers as fw
+
+        rng = _rng()
+        frames = []
+        for i in range(3):
+            pose = np.eye(4)
+            pose[:3, 3] = [0.05 * i, 0, 0]
+            depth = np.full((24, 32), 1500 + 10 * i, np.uint16)
+            frames.append(fw.SourceFrame(i, rng.integers(0, 255, (24, 32, 3), dtype=np.uint8), depth, pose))
+        K = np.array([[25.0, 0, 15.5], [0, 25.0, 11.5], [0, 0, 1]])
+        scan, options = fw.write_format(fmt, folder, frames, K)
+        (folder / "options.json").write_text(json.dumps({"scan": str(scan), "layout": fmt, **options}))
+        return corrupt(Path(scan))
+    return make
+
+
+def read_capture(path: Path):
+    """Load the capture the corrupted file belongs to (its options beside it) and decode every frame."""
+    from ot3d_engine.io import load_scan
+
+    folder = next(p for p in path.parents if (p / "options.json").is_file())
+    options = json.loads((folder / "options.json").read_text())
+    scan = load_scan(options.pop("scan"), **options)
+    return [scan.frame(i) for i in range(len(scan))]
+
+
+CAPTURE_KINDS = [
+    FuzzKind("7scenes_pose", _capture("7scenes", lambda s: s / "frame-000001.pose.txt"), read_capture,
+             detects=("extra_value",)),
+    FuzzKind("tum_groundtruth", _capture("tum", lambda s: s / "groundtruth.txt"), read_capture,
+             data_lines=after_header(b"# timestamp")),
+    FuzzKind("tum_rgb_list", _capture("tum", lambda s: s / "rgb.txt"), read_capture),
+    FuzzKind("nerfstudio_json", _capture("nerfstudio", lambda s: s / "transforms.json"), read_capture,
+             detects=("truncate",)),
+    FuzzKind("record3d_r3d", _capture("record3d", lambda s: s), read_capture, detects=("truncate",)),
+    FuzzKind("strayscanner_odometry", _capture("strayscanner", lambda s: s / "odometry.csv"), read_capture,
+             data_lines=after_header(b"timestamp")),
+    FuzzKind("strayscanner_video", _capture("strayscanner", lambda s: s / "rgb.mp4"), read_capture),
+    FuzzKind("polycam_camera", _capture("polycam", lambda s: next((s / "keyframes").glob("*cameras/*.json"))),
+             read_capture, detects=("truncate",)),
+    FuzzKind("3dscannerapp_frame", _capture("3dscannerapp", lambda s: s / "frame_00001.json"), read_capture,
+             detects=("truncate",)),
+    FuzzKind("arkitscenes_traj", _capture("arkitscenes", lambda s: next(s.rglob("*.traj"))), read_capture),
+]
+
+
 KINDS: list[FuzzKind] = [
     FuzzKind("png16", make_png16, read_depth_file, detects=("truncate", "flip")),
     FuzzKind("png_rgb", make_png_rgb, read_color_file, detects=("truncate", "flip")),
@@ -247,5 +298,6 @@ KINDS: list[FuzzKind] = [
     FuzzKind("config_json", make_json_config, read_config, detects=("truncate",)),
     FuzzKind("scene_json", make_scene_json, read_scene_of, detects=("truncate",)),
     FuzzKind("scene_npz", make_scene_npz, read_scene_of, detects=("truncate",)),
+    *CAPTURE_KINDS,
 ]
 BY_NAME = {k.name: k for k in KINDS}

@@ -34,6 +34,9 @@ class VideoFrames:
             stream = container.streams.video[0]
         except (av.FFmpegError, IndexError, OSError) as exc:
             raise ScanError(self.path, f"cannot open video: {exc}") from None
+        if stream.codec_context is None or not stream.codec_context.width:  # a damaged header: no codec
+            container.close()
+            raise ScanError(self.path, "cannot open video: no decodable video stream (file damaged or truncated?)")
         stream.thread_type = "AUTO"
         return container, stream
 

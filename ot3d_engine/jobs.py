@@ -148,11 +148,14 @@ def segment_job(params: dict, ctx) -> tuple[dict, dict]:
     from .output.scene_io import write_scene
     from .pipeline import run_pipeline
 
+    from .output.live import LiveOptions
+
     config = build_config(params)
+    live = LiveOptions.from_params(params.get("live"), ctx.job_dir / "live")  # snapshots while frames stream
     ctx.progress("load", 0.0, "opening scan")
     scan = _load_scan(params)
     ctx.log(f"{scan.path}: {len(scan)} frames ({scan.layout})")
-    result = run_pipeline(scan, config, progress=ctx.progress, cancel=ctx.cancelled)
+    result = run_pipeline(scan, config, progress=ctx.progress, cancel=ctx.cancelled, live=live)
     ctx.check_cancel()
     ctx.progress("write", 0.0, "writing scene")
     out = write_scene(result, ctx.job_dir / "scene", scan_path=scan.path, config=config.to_dict(),
@@ -161,8 +164,10 @@ def segment_job(params: dict, ctx) -> tuple[dict, dict]:
     files = {"points": out / "points.npz", "instances": out / "instances.json", "ply": out / "scene.ply"}
     if (out / "preview.png").is_file():
         files["preview"] = out / "preview.png"
-    return files, {"instances": len(result.instances), "points": int(len(result.points)),
-                   "scene_dir": str(out)}
+    data = {"instances": len(result.instances), "points": int(len(result.points)), "scene_dir": str(out)}
+    if live is not None:
+        data["live_dir"] = str(live.directory)
+    return files, data
 
 
 @job("query")

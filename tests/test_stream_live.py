@@ -146,3 +146,22 @@ def test_cli_rejects_a_live_path_that_is_a_file(rooms, tmp_path):
     assert p.returncode == 2
     assert p.stderr.strip().splitlines()[-1] == f"error: --live: {f} exists and is not a folder"
     assert not (tmp_path / "o").exists()
+
+
+def test_worker_segment_job_publishes_live_snapshots(rooms, tmp_path):
+    import io
+
+    from ot3d_engine import protocol
+    from ot3d_engine.worker import Worker
+
+    lines = [protocol.start("a", "segment", {"scan": str(rooms[0]), "live": {"every": 1}}, str(tmp_path / "a")),
+             protocol.start("b", "segment", {"scan": str(rooms[0]), "live": {"every": 0}}, str(tmp_path / "b"))]
+    out = io.StringIO()
+    Worker(io.StringIO("".join(protocol.encode(m) for m in lines)), out).serve()
+    got = [protocol.decode(line) for line in out.getvalue().splitlines()]
+    res = next(m for m in got if m["type"] == "result" and m["job_id"] == "a")
+    meta, arrays = read_latest(res["data"]["live_dir"])
+    assert res["data"]["live_dir"] == str(tmp_path / "a" / "live")
+    assert meta["final"] and meta["instances"] == res["data"]["instances"] and meta["seq"] >= 2
+    err = next(m for m in got if m["type"] == "error" and m["job_id"] == "b")
+    assert "live.every" in err["message"] and "out of range" in err["message"]

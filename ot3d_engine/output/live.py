@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..lift import voxels as vx
 from ..track.tracker import COARSE_FACTOR
 
@@ -39,6 +40,25 @@ class LiveOptions:
     seconds: float | None = None  # seconds between snapshots (None: by frames only)
     max_share: float = 0.1  # publishing may take at most this share of the run
     keep: int = 3  # snapshots kept on disk
+
+    @classmethod
+    def from_params(cls, value, default_dir: Path) -> "LiveOptions | None":
+        """The worker protocol's `live` parameter: false/absent, true, or
+        {"dir": ..., "every": N, "seconds": T} (dir defaults to <job_dir>/live)."""
+        if not value:
+            return None
+        if value is True:
+            value = {}
+        if not isinstance(value, dict) or set(value) - {"dir", "every", "seconds"}:
+            raise ConfigError(f"live: {value!r} must be true or a table with dir, every, seconds")
+        from ..config_checks import check_value
+
+        every, seconds = value.get("every", 10), value.get("seconds")
+        if every is not None:
+            check_value("live.every", every)
+        if seconds is not None:
+            check_value("live.seconds", seconds)
+        return cls(Path(value.get("dir") or default_dir), every=every, seconds=seconds)
 
 
 def read_latest(directory: str | Path) -> tuple[dict, dict[str, np.ndarray]] | None:

@@ -128,6 +128,10 @@ def live_options(args) -> LiveOptions | None:
     directory = Path(args.live)
     if directory.exists() and not directory.is_dir():
         raise OT3DError(f"--live: {directory} exists and is not a folder")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OT3DError(f"--live: cannot create {directory}: {exc.strerror}") from None
     return LiveOptions(directory, every=args.live_every, seconds=args.live_seconds)
 
 

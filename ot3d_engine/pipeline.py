@@ -131,10 +131,6 @@ def run_pipeline(scan: Scan, config: PipelineConfig | None = None, *, progress: 
         owner, kept = refine_tracks(tracks, scene, config.refine, views, config.lift.voxel_size,
                                     similarity=tracker.similarity)
         result = assemble(scene, owner, kept, config.lift.voxel_size)
-    if live_writer is not None:
-        with timer("live"):
-            live_writer.publish_final(result, n)
-        result.meta["live"] = {"snapshots": live_writer.seq, "seconds": round(live_writer.cost, 4)}
     result.timings = dict(timer.total)
     result.meta["cpu_seconds"] = {k: round(v, 4) for k, v in timer.cpu.items()}
     result.meta.update({"frames": n, "masks": masks_total, "tracks": len(tracks),
@@ -156,6 +152,11 @@ def run_pipeline(scan: Scan, config: PipelineConfig | None = None, *, progress: 
             classify_instances(result, scan, config)
         result.timings = dict(timer.total)
         progress("classify", 1.0, "labelled")
+    if live_writer is not None:  # the final snapshot is the result, whatever refined it
+        with timer("live"):
+            live_writer.publish_final(result, n)
+        result.timings = dict(timer.total)
+        result.meta["live"] = {"snapshots": live_writer.seq, "seconds": round(live_writer.cost, 4)}
     return result
 
 

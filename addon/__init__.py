@@ -16,8 +16,9 @@ def _modules():
     # files (only Blender's own import of this package, before any of our code, may).
     keep, sys.dont_write_bytecode = sys.dont_write_bytecode, True
     try:
-        from . import (correct_ops, engine_job, engine_link, export, import_ops, job_operator, panels,  # noqa: F401
-                       preferences, properties, query_ops, runner, segment_ops, setup_env, tier)
+        from . import (backends, correct_ops, corrections, display, engine_job, engine_link, export,  # noqa: F401
+                       import_ops, job_folders, job_operator, job_status, materialize, overall_progress, panels,
+                       preferences, properties, query_ops, runner, segment_ops, segmentation, setup_env, tier)
     finally:
         sys.dont_write_bytecode = keep
 

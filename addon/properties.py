@@ -26,6 +26,8 @@ LAYOUTS = [
     ("polycam", "Polycam raw", "keyframes/ cameras, images, depth"),
     ("3dscannerapp", "3D Scanner App", "All Data: frame_N.jpg|json, depth_N.png"),
     ("arkitscenes", "ARKitScenes", "lowres_wide/, lowres_depth/, lowres_wide.traj"),
+    ("mesh", "Mesh file", "PLY/OBJ/GLB mesh, rendered into virtual RGB-D views"),
+    ("pointcloud", "Point-cloud file", "PLY/PCD/XYZ/LAS/LAZ/E57 cloud, rendered into virtual RGB-D views"),
 ]
 
 

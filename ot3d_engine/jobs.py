@@ -146,9 +146,8 @@ def scan_cloud_job(params: dict, ctx) -> tuple[dict, dict]:
 def segment_job(params: dict, ctx) -> tuple[dict, dict]:
     """load_scan + run_pipeline + write_scene into <job_dir>/scene."""
     from .output.scene_io import write_scene
-    from .pipeline import run_pipeline
-
     from .output.live import LiveOptions
+    from .pipeline import run_pipeline
 
     config = build_config(params)
     live = LiveOptions.from_params(params.get("live"), ctx.job_dir / "live")  # snapshots while frames stream
@@ -158,12 +157,19 @@ def segment_job(params: dict, ctx) -> tuple[dict, dict]:
     result = run_pipeline(scan, config, progress=ctx.progress, cancel=ctx.cancelled, live=live)
     ctx.check_cancel()
     ctx.progress("write", 0.0, "writing scene")
+    from .render.virtual_scan import finish_geometry_scene
+
+    # mesh/point-cloud input (issue 13): ids per input vertex/point, beside the scene files
+    input_labels: list[str] = []
     out = write_scene(result, ctx.job_dir / "scene", scan_path=scan.path, config=config.to_dict(),
-                      preview=bool(params.get("preview", True)))
+                      preview=bool(params.get("preview", True)),
+                      extra_files=lambda stage: input_labels.extend(finish_geometry_scene(scan, result, stage)))
     ctx.progress("write", 1.0, "done")
     files = {"points": out / "points.npz", "instances": out / "instances.json", "ply": out / "scene.ply"}
     if (out / "preview.png").is_file():
         files["preview"] = out / "preview.png"
+    if input_labels:
+        files["input_labels"] = out / "input_instances.ply"
     data = {"instances": len(result.instances), "points": int(len(result.points)), "scene_dir": str(out)}
     if live is not None:
         data["live_dir"] = str(live.directory)

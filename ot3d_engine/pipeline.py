@@ -136,7 +136,7 @@ def run_pipeline(scan: Scan, config: PipelineConfig | None = None, *, progress: 
     result.meta.update({"frames": n, "masks": masks_total, "tracks": len(tracks),
                         "segmenter": config.segmenter.name, "features": config.features.name,
                         "feature_null_similarity": round(tracker.similarity.zero, 4), "camera": camera,
-                        "scale": scale_record})
+                        "scale": scale_record, "voxel_size": float(config.lift.voxel_size)})
     progress("refine", 1.0, f"{len(result.instances)} instances")
     if config.refine.superpoints:
         progress("superpoints", 0.0, "segmenting the mesh into superpoints")

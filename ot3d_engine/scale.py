@@ -10,7 +10,7 @@ minimum sizes; fixed room values halve the AP of a tabletop scan. So the options
   direction still drops a sample into every voxel (1 / cos 70 deg ~ 3), so voxel sets have
   no holes; rounded to half-decade steps (1 or 3 x 10^n m), so scans of one kind share one
   grid (instance AP moves by noise with a few per cent of voxel size: on the synthetic rooms
-  up to 0.2 AP50 per room), then clamped to VOXEL_LIMITS and the scene extent / MIN_VOXELS_ACROSS;
+  up to 0.28 AP50 per room), then clamped to VOXEL_LIMITS and the scene extent / MIN_VOXELS_ACROSS;
 - far depth limit: where the sample spacing grows past the scale's voxel (z = voxel * f /
   stride, with the rounded voxel before clamping: the clamps are resource limits, and a
   voxel set by hand must not cut the scene), surfaces break into fragments, so farther
@@ -22,8 +22,9 @@ minimum sizes; fixed room values halve the AP of a tabletop scan. So the options
   relative depth step that a plane tilted past JUMP_ANGLE degrees makes between adjacent
   processed pixels ((step / f) * tan(angle); 0.04 for a 640x480 Kinect).
 
-Values set by the user (CLI, TOML, backend options) are kept. `meta()` says what was
-measured and, per option, the value, its source ("auto", "user") and why.
+Values set by the user (CLI, TOML, backend options) are kept. `fit_to_scan` returns what
+was measured and, per option, the value, its source ("auto", "user") and why; the pipeline
+stores that as `meta["scale"]` in instances.json.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .config import PipelineConfig
+from .errors import ScanError
 from .io.frames import clean_depth
 from .types import Frame, Scan
 
@@ -48,7 +50,7 @@ MIN_INSTANCE_VOXELS = 30  # smallest instance, in voxels of the scale's own size
 MIN_MASK_VOXELS = 15  # smallest lifted mask
 SEGMENT_WIDTH = 320  # geometric segmenter: processing grid width in pixels
 JUMP_ANGLE = 84.56  # degrees: tilt of a plane whose step between processed pixels cuts (0.04 at f = 525)
-ROOM_FALLBACK = {"median_depth": 2.6, "focal": 525.0}  # when no frame has valid depth
+ROOM_MEDIAN_DEPTH = 2.6  # metres, assumed when no measured frame has valid depth
 
 
 @dataclass
@@ -71,7 +73,8 @@ class ScanScale:
     def to_dict(self) -> dict:
         return {"frames": self.frames, "median_depth_m": round(self.median_depth, 4),
                 "focal_px": round(self.focal, 2), "pixel_footprint_m": round(self.footprint, 6),
-                "image": [self.width, self.height], "extent_m": round(self.extent, 3), "valid_depth": self.valid}
+                "image": [self.width, self.height],
+                "extent_m": round(self.extent, 3) if math.isfinite(self.extent) else None, "valid_depth": self.valid}
 
 
 def half_decade(x: float) -> float:
@@ -83,6 +86,8 @@ def half_decade(x: float) -> float:
 
 def measure_scale(scan: Scan, frames: int = MEASURE_FRAMES, within: int = MEASURE_WITHIN) -> ScanScale:
     n = min(len(scan), within)
+    if n == 0:
+        raise ScanError(scan.path, "the scan has no frames")
     picks = sorted({int(round(x)) for x in np.linspace(0, n - 1, min(n, frames))})
     depths, points, f = [], [], None
     for i in picks:
@@ -100,7 +105,7 @@ def measure_scale(scan: Scan, frames: int = MEASURE_FRAMES, within: int = MEASUR
     z = np.concatenate(depths)
     focal = float((f.intrinsics[0, 0] + f.intrinsics[1, 1]) / 2)
     if len(z) == 0:
-        return ScanScale(picks, ROOM_FALLBACK["median_depth"], focal, f.width, f.height,
+        return ScanScale(picks, ROOM_MEDIAN_DEPTH, focal, f.width, f.height,
                          extent=float("inf"), valid=False)
     pts = np.concatenate(points)
     lo, hi = np.percentile(pts, [2, 98], axis=0)
@@ -123,8 +128,6 @@ def choose(config: PipelineConfig, scale: ScanScale | None) -> tuple[PipelineCon
         p = scale.footprint
         where = (f"pixel footprint {1000 * p:.2f} mm at median depth {scale.median_depth:.2f} m "
                  f"(f = {scale.focal:.0f} px)") if scale.valid else "no valid depth measured: room fallback"
-
-    if scale is not None:
         raw = VOXEL_SAMPLES * p * stride
         lo, hi = VOXEL_LIMITS
         cap = max(lo, min(hi, scale.extent / MIN_VOXELS_ACROSS))

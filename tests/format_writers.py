@@ -198,7 +198,8 @@ def write_video(path: Path, images: list[np.ndarray], codec: str = "libx265", lo
         s = c.add_stream(codec, rate=30)
         s.height, s.width = images[0].shape[:2]
         s.pix_fmt = "yuv444p" if lossless else "yuv420p"
-        params = "lossless=1:log-level=error" if lossless else "log-level=error"
+        # one encoder thread, no B-frames: the same packets whatever the machine's load
+        params = ("lossless=1:" if lossless else "") + "log-level=error:frame-threads=1:pools=none:bframes=0"
         s.options = {"preset": "ultrafast", **({"x265-params": params} if codec == "libx265" else {})}
         if not lossless:
             s.options["crf"] = "20"

@@ -109,8 +109,7 @@ def test_weights_free_tier_says_what_needs_the_neural_tier(segmented):
     before = scene_state(scene)
     s.segmenter = "grounded"
     try:
-        with pytest.raises(RuntimeError, match=r"segmenter 'grounded' needs the neural tier \(torch, transformers\): "
-                                               r"set an engine environment"):
+        with pytest.raises(RuntimeError, match=r"Grounded SAM needs torch and transformers in the engine environment"):
             bpy.ops.ot3d.segment()
     finally:
         s.segmenter = "geometric"

@@ -8,7 +8,7 @@ import types
 
 import pytest
 
-from addon_env import EXT_MODULE, bpy, ext_scene, segmented  # noqa: F401
+from addon_env import EXT_MODULE, bpy, ext_scene, neural_engine, segmented  # noqa: F401
 
 
 class Layout:
@@ -84,8 +84,7 @@ def test_panels_draw_in_every_state(ext_scene, state):
         assert "ot3d.show_log" not in ops
     # the engine tier row (appended by preferences.draw_tier_status): no engine Python set here
     assert ("label", "Weights-free tier: Blender's own Python") in log
-    assert any(kind == "label" and text.startswith("Neural backends need an engine environment")
-               for kind, text in log)
+    assert any(x[0] == "label" and x[1].startswith("Neural backends need an engine environment") for x in log)
     assert ("label", "No segmentation") in draw(ext.panels.OT3D_PT_instances, bpy.context)
     assert ("list", "query_matches") in draw(ext.panels.OT3D_PT_query, bpy.context)
 
@@ -138,13 +137,13 @@ def test_backends_are_dropdowns_with_descriptions(ext_scene):
                      "OT3D_MT_backend_classifier": "None", "OT3D_MT_backend_tracker": "Visual-spatial"}
 
 
-def test_neural_backends_are_greyed_with_the_reason_when_the_engine_lacks_torch(ext_scene, tmp_path):
+def test_neural_backends_are_greyed_with_the_reason_when_the_engine_lacks_torch(ext_scene, neural_engine, tmp_path):
     import venv
 
     ext, scene = ext_scene
     s = scene.ot3d
     prefs = bpy.context.preferences.addons[EXT_MODULE].preferences
-    # this checkout's .venv (the engine Python of the tests) has torch and transformers
+    # the neural tier (this checkout's .venv as the engine Python) has torch and transformers
     log = draw(ext.panels.BACKEND_MENUS["segmenter"], bpy.context)
     assert {x[2]: x[3] for x in log if x[0] == "choice"} == {
         "geometric": True, "grounded": True, "sam-auto": True, "oracle": True}

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from addon_env import EXT_MODULE, attr, bpy, ext_scene, fresh_scene, positions, segmented, synth_scan  # noqa: F401
+from addon_env import EXT_MODULE, attr, bpy, ext_scene, fresh_scene, neural_engine, positions, segmented, synth_scan  # noqa: F401
 
 
 def drawn_points(obj) -> int:
@@ -125,7 +125,7 @@ def test_unsaved_files_and_the_preference_folder_are_outside_the_extension(ext_s
         prefs.jobs_folder = ""
 
 
-def test_query_without_labels_says_what_it_needs(segmented):
+def test_query_without_labels_says_what_it_needs(segmented, neural_engine):
     ext, scene, _ = segmented
     s = scene.ot3d
     assert not any(o["label"] != "object" for o in bpy.data.collections["Instances"].objects)

@@ -228,9 +228,12 @@ def test_empty_truncated_and_corrupt_pcd(tmp_path, shared_data):
 
 
 def test_pcd_without_labels_is_not_an_mosd_scan(tmp_path):
+    from ot3d_engine.io import detect_layout
+
     write_pcd(tmp_path / "plain.pcd", {"x": np.zeros(4, np.float32), "y": np.zeros(4, np.float32),
                                        "z": np.ones(4, np.float32)}, "binary", width=4)
-    raises_naming("plain.pcd", load_scan, tmp_path / "plain.pcd")
+    assert detect_layout(tmp_path / "plain.pcd") == "pointcloud"  # a plain cloud: rendered views (issue 13)
+    assert "label" in str(raises_naming("plain.pcd", load_scan, tmp_path / "plain.pcd", layout="mosd"))
 
 
 # ---------------------------------------------------------------- layouts and options

@@ -14,18 +14,15 @@ from ot3d_engine.scale import fit_to_scan, half_decade
 from ot3d_engine.synth import generate_scene
 from ot3d_engine.types import Frame, Scan
 
-K_KINECT = np.array([[525.0, 0, 319.5], [0, 525.0, 239.5], [0, 0, 1]])
-
-
 def tabletop_scan(distance: float = 0.8, far: float | None = None, width: int = 640, height: int = 480) -> Scan:
-    """One view of a table tilted 40 deg away from the camera, `distance` m ahead at the image
-    centre, with two boxes on it; optionally a wall at `far` m behind the upper fifth."""
+    """One view of a table plane tilted 40 deg, `distance` m ahead at the image centre, with
+    two boxes standing 6 cm proud of it; optionally a wall at `far` m over the upper fifth."""
     f = 525.0 * width / 640
     K = np.array([[f, 0, (width - 1) / 2], [0, f, (height - 1) / 2], [0, 0, 1]])
     v, u = np.mgrid[0:height, 0:width].astype(np.float64)
     ray_y = (v - K[1, 2]) / f
     tilt = np.radians(40)
-    # plane through (0, 0, distance) with normal (0, cos, -sin)... in camera axes (y down)
+    # the plane n . X = n . (0, 0, distance) met by the ray X = z * (x, ray_y, 1)
     n = np.array([0.0, -np.cos(tilt), -np.sin(tilt)])
     depth = (n[2] * distance) / (n[1] * ray_y + n[2])
     for (u0, u1, v0, v1) in ((0.30, 0.40, 0.45, 0.60), (0.60, 0.72, 0.40, 0.55)):
@@ -36,7 +33,6 @@ def tabletop_scan(distance: float = 0.8, far: float | None = None, width: int = 
     rng = np.random.default_rng(0)
     depth = (depth + rng.normal(0, 0.001, depth.shape)).astype(np.float32)
     color = np.full((height, width, 3), 128, np.uint8)
-    frame = Frame(index=0, color=color, depth=depth, intrinsics=K, pose=np.eye(4))
     return Scan(path=Path("tabletop"), layout="test", frame_count=1,
                 _loader=lambda i: Frame(0, color.copy(), depth.copy(), K.copy(), np.eye(4)))
 

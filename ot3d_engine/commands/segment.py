@@ -26,7 +26,7 @@ from ..scale import reader_depth_range
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("scan", help="scan folder (ScanNet, Replica, Redwood, pose.txt layouts) or a .pcd file")
+    p.add_argument("scan", help="scan folder (ScanNet, Replica, Redwood, pose.txt layouts), a .pcd file, or a mesh / point-cloud file")
     p.add_argument("--out", required=True, help="output scene folder")
     p.add_argument("--config", help="pipeline config (TOML or JSON)")
     p.add_argument("--layout", help="force a scan layout instead of auto-detecting it")
@@ -43,6 +43,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vocabulary", help="comma-separated class names for open-vocabulary backends")
     p.add_argument("--mesh", help="scene mesh (PLY/OBJ) for superpoint refinement (default: the scan's own, if any)")
     p.add_argument("--superpoints", action="store_true", help="snap instances to mesh superpoints (needs a mesh)")
+    p.add_argument("--views", type=int, help="mesh/point-cloud input: rendered views (default follows the scale)")
+    p.add_argument("--resolution", help="mesh/point-cloud input: view size WxH (default 640x480)")
+    p.add_argument("--fov", type=float, help="mesh/point-cloud input: horizontal field of view, degrees")
+    p.add_argument("--up", help="mesh/point-cloud input: up axis x|y|z|-x|-y|-z (default: from the file)")
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not a terminal")
     p.add_argument("--prefetch", type=argument_type("scan.prefetch"),
                    help="frames read and segmented ahead on a worker thread (default 4; 0 = sequential, same result)")
@@ -85,6 +89,8 @@ def config_from_args(args) -> PipelineConfig:
 
 
 def run(args) -> int:
+    from ..render.virtual_scan import finish_geometry_scene, options_from_args, summary_line  # open3d: lazily
+
     t0 = time.perf_counter()
     cfg = config_from_args(args)
     check_config(cfg)
@@ -95,7 +101,7 @@ def run(args) -> int:
         depth_min, depth_max = reader_depth_range(cfg.scan)
         scan = load_scan(args.scan, layout=args.layout, stride=cfg.scan.stride, max_frames=cfg.scan.max_frames,
                          depth_min=depth_min, depth_max=depth_max,
-                         intrinsics=args.intrinsics, depth_scale=args.depth_scale)
+                         intrinsics=args.intrinsics, depth_scale=args.depth_scale, **options_from_args(args))
         check_output(out, need_bytes=BASE_OUTPUT_BYTES + OUTPUT_BYTES_PER_FRAME * len(scan))
         if args.mesh:
             scan.mesh_path = Path(args.mesh)
@@ -105,10 +111,13 @@ def run(args) -> int:
             result = run_pipeline(scan, cfg, progress=bar, live=live_options(args))
         finally:
             bar.close()
-        write_scene(result, out, scan_path=scan.path, config=cfg.to_dict())
+        write_scene(result, out, scan_path=scan.path, config=cfg.to_dict(),
+                    extra_files=lambda stage: finish_geometry_scene(scan, result, stage))  # mesh/cloud input only
     total = time.perf_counter() - t0
     n = max(len(scan), 1)
     print(f"{len(result.instances)} instances from {len(scan)} frames ({scan.layout}) -> {out}")
+    if summary_line(scan):
+        print(summary_line(scan))
     print(f"{'stage':<12}{'total s':>10}{'ms/frame':>10}")
     for stage, sec in sorted(result.timings.items(), key=lambda kv: -kv[1]):
         print(f"{stage:<12}{sec:>10.3f}{1000 * sec / n:>10.1f}")

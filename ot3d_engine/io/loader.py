@@ -23,6 +23,7 @@ from ..errors import ConfigError, ScanError
 from ..types import Scan
 from .conventions import depth_intrinsics, parse_intrinsics_option
 from .frames import clean_depth
+from .geometry_files import is_cloud_file, is_mesh_file, is_plain_pcd, read_geometry_scan
 from .mosd import is_pcd, read_mosd
 from .posefile import is_posefile, is_slambook, read_posefile, read_slambook
 from .redwood import is_redwood, read_redwood
@@ -52,7 +53,7 @@ LAYOUTS: tuple[Layout, ...] = (
     Layout("redwood", is_redwood, read_redwood, "Redwood/Open3D: trajectory.log + color/ depth/"),
     Layout("posefile", is_posefile, read_posefile, "pose.txt + ot3d_scan.json manifest"),
     Layout("slambook", is_slambook, read_slambook, "pose.txt + color/*.png + depth/*.pgm (slambook preset)"),
-    Layout("mosd", is_pcd, read_mosd, "a labelled .pcd file (mOSD)"),
+    Layout("mosd", lambda p: is_pcd(p) and not is_plain_pcd(p), read_mosd, "a labelled .pcd file (mOSD)"),
     Layout("7scenes", is_sevenscenes, read_sevenscenes, "7-Scenes/12-Scenes: frame-*.color.jpg, .depth.png, .pose.txt"),
     Layout("tum", is_tum, read_tum, "TUM RGB-D: rgb.txt, depth.txt, groundtruth.txt"),
     Layout("nerfstudio", is_nerfstudio, read_nerfstudio, "nerfstudio transforms.json with depth_file_path"),
@@ -61,6 +62,9 @@ LAYOUTS: tuple[Layout, ...] = (
     Layout("polycam", is_polycam, read_polycam, "Polycam raw export: keyframes/ cameras, images, depth"),
     Layout("3dscannerapp", is_scannerapp, read_scannerapp, "3D Scanner App All Data: frame_N.jpg|json, depth_N.png"),
     Layout("arkitscenes", is_arkitscenes, read_arkitscenes, "ARKitScenes: lowres_wide/, lowres_depth/, lowres_wide.traj"),
+    Layout("mesh", is_mesh_file, read_geometry_scan, "a mesh file (PLY with faces, OBJ, GLB/glTF): rendered views"),
+    Layout("pointcloud", is_cloud_file, read_geometry_scan,
+           "a point-cloud file (PLY without faces, PCD, XYZ/PTS, LAS/LAZ, E57): rendered views"),
 )
 _BY_NAME = {layout.name: layout for layout in LAYOUTS}
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -51,11 +52,16 @@ def instance_record(inst: Instance) -> dict:
 
 def write_scene(result: SceneResult, out_dir: str | Path, *, scan_path: str | Path | None = None,
                 config: dict | None = None, preview: bool = True,
-                vertex_attributes: dict[str, np.ndarray] | None = None) -> Path:
+                vertex_attributes: dict[str, np.ndarray] | None = None,
+                extra_files: Callable[[Path], object] | None = None) -> Path:
     """Write the scene folder whole (replacing any earlier one); `vertex_attributes` adds
-    per-point arrays to scene.ply (the add-on's export adds `label_id`)."""
+    per-point arrays to scene.ply (the add-on's export adds `label_id`); `extra_files(stage)`
+    writes more files into the same staging folder first (labels on a mesh/point-cloud input),
+    so they are swapped in with the rest, never beside an older result."""
     out = Path(out_dir)
     with result_folder(out, kind=SCENE_FORMAT) as stage:
+        if extra_files is not None:
+            extra_files(Path(stage))
         write_scene_files(result, stage, scan_path=scan_path, config=config, preview=preview,
                           vertex_attributes=vertex_attributes)
     return out

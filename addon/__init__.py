@@ -1,9 +1,13 @@
 """OpenTrack3D for Blender: open-vocabulary 3D instance segmentation of RGB-D scans.
 
 Blender's process never imports the engine's heavy dependencies: the engine runs as a
-subprocess (see runner.py / engine_job.py and ot3d_engine/protocol.py). This package
-needs only bpy and numpy; bpy is imported by register() and the UI modules only, so the
-process side (runner, engine_job) also works, and is tested, outside Blender.
+subprocess (see engine_link/runner.py, engine_link/engine_job.py and ot3d_engine/protocol.py).
+This package needs only bpy and numpy; bpy is imported by register() and the Blender-side
+modules only, so the process side (engine_link/) also works, and is tested, outside Blender.
+
+Sub-packages by role: engine_link/ (the engine subprocess, tiers, backends), scene/ (the
+segmentation's data in the .blend, export writer, job folders), operators/ (what the user
+runs), ui/ (panels, scene settings, preferences). This module only registers them.
 """
 
 from __future__ import annotations
@@ -16,13 +20,18 @@ def _modules():
     # files (only Blender's own import of this package, before any of our code, may).
     keep, sys.dont_write_bytecode = sys.dont_write_bytecode, True
     try:
-        from . import (backends, correct_ops, corrections, display, engine_job, engine_link, export,  # noqa: F401
-                       import_ops, job_folders, job_operator, job_status, materialize, overall_progress, panels,
-                       preferences, properties, query_ops, runner, segment_ops, segmentation, setup_env, tier)
+        from .engine_link import (backends, engine_job, overall_progress, runner, setup_env,  # noqa: F401
+                                  source, tier)
+        from .scene import (corrections, display, export, job_folders, job_status,  # noqa: F401
+                            materialize, segmentation)
+        from .operators import (correct_ops, env_ops, export_ops, import_ops, job_operator,  # noqa: F401
+                                query_ops, segment_ops)
+        from .ui import panels, preferences, properties
     finally:
         sys.dont_write_bytecode = keep
 
-    return (properties, preferences, job_operator, segment_ops, import_ops, correct_ops, export, query_ops, panels)
+    return (properties, preferences, env_ops, job_operator, segment_ops, import_ops, correct_ops, export_ops,
+            query_ops, panels)
 
 
 def _menu_import(self, context):
@@ -42,7 +51,7 @@ def register():
         for cls in module.classes:
             bpy.utils.register_class(cls)
     modules[0].register()  # scene.ot3d, once its classes exist
-    from .preferences import draw_tier_status
+    from .ui.preferences import draw_tier_status
 
     bpy.types.OT3D_PT_segment.append(draw_tier_status)  # which engine tier runs, in the Segment panel
     bpy.types.TOPBAR_MT_file_import.append(_menu_import)
@@ -52,7 +61,7 @@ def register():
 def unregister():
     import bpy
 
-    from . import engine_job, engine_link
+    from .engine_link import engine_job, source
 
     for job in list(engine_job.ACTIVE.values()):
         job.cancel()
@@ -60,11 +69,11 @@ def unregister():
     bpy.types.TOPBAR_MT_file_export.remove(_menu_export)
     bpy.types.TOPBAR_MT_file_import.remove(_menu_import)
     modules = _modules()
-    from .preferences import draw_tier_status
+    from .ui.preferences import draw_tier_status
 
     bpy.types.OT3D_PT_segment.remove(draw_tier_status)
     modules[0].unregister()
     for module in reversed(modules):
         for cls in reversed(module.classes):
             bpy.utils.unregister_class(cls)
-    engine_link.forget_modules()
+    source.forget_modules()

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/materialize_bench.py [--points 100000 1000000] [--instances 200]
 
-Measures the add-on's real code path (addon.materialize.materialize: full-scene object with
+Measures the add-on's real code path (addon.scene.materialize.materialize: full-scene object with
 colour and `instance_id` attributes, one object per instance with its points and
 `point_index`, the point display modifier), plus reading a scene folder and exporting it.
 The target from the issue: 1M points in <= 2 s.
@@ -29,7 +29,7 @@ import bpy  # noqa: E402
 
 sys.path.insert(0, str(REPO))
 import addon  # noqa: E402
-from addon import export, materialize, segmentation  # noqa: E402
+from addon.scene import export, materialize, segmentation  # noqa: E402
 
 
 def synthetic(n: int, k: int, seed: int = 0) -> segmentation.SceneData:

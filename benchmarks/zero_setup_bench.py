@@ -72,7 +72,7 @@ def main() -> int:
                     "--frames", str(args.frames)], cwd=REPO, check=True, capture_output=True)
     bpy.ops.wm.read_factory_settings(use_empty=True)
     addon_utils.enable(EXT_MODULE, default_set=True)
-    tier = ext.preferences.active_tier()
+    tier = ext.ui.preferences.active_tier()
     zero = time_segment(scan, args.repeats)
     venv = time_segment(scan, args.repeats, str(ENGINE_PYTHON)) if ENGINE_PYTHON.is_file() else []
     report = {

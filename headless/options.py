@@ -15,7 +15,7 @@ from .isolation import ChildCommand
 from .manifest import OPTIONS, build_specs, read_manifest, scan_entries
 
 REPO = Path(__file__).resolve().parents[1]
-ENGINE_PYTHON_ENV = "OT3D_ENGINE_PYTHON"  # the add-on's own override (addon/preferences.py)
+ENGINE_PYTHON_ENV = "OT3D_ENGINE_PYTHON"  # the add-on's own override (addon/ui/preferences.py)
 
 DESCRIPTION = """\
 Annotate RGB-D scans unattended with the OpenTrack3D Blender add-on: per scan, import the

@@ -27,7 +27,7 @@ import time
 import uuid
 from pathlib import Path
 
-from addon.engine_link import engine_module
+from addon.engine_link.source import engine_module
 from ot3d_engine.errors import ScanError
 
 # The engine's atomic writer, loaded the add-on's way: without ot3d_engine.io's package

@@ -51,7 +51,7 @@ def _on_signal(signum, frame):
     cancel); never raise here: the signal may land inside bpy's own start-up or an
     operator, which must not be torn apart. The scan stops at its next step boundary."""
     _STOP["signal"] = signum
-    engine_job = sys.modules.get(f"{ADDON_MODULE}.engine_job")
+    engine_job = sys.modules.get(f"{ADDON_MODULE}.engine_link.engine_job")
     for job in list(getattr(engine_job, "ACTIVE", {}).values()):
         proc = getattr(job.engine, "proc", None)
         if proc is not None and proc.poll() is None:
@@ -201,10 +201,10 @@ class ScanAnnotation:
         s.frame_stride, s.max_frames = int(o["stride"]), int(o["max_frames"])
         s.vocabulary = ", ".join(o["vocabulary"])
         s.segmenter, s.features = o["segmenter"], o["features"]
-        s.classifier = o["classifier"] or ext.backends.NO_LABELS
+        s.classifier = o["classifier"] or ext.engine_link.backends.NO_LABELS
         s.mesh_path, s.superpoints = o["mesh"], bool(o["superpoints"])
         s.import_frustums = bool(o["frustums"])
-        ext.engine_job.PROGRESS_LISTENERS.append(self._progress)
+        ext.engine_link.engine_job.PROGRESS_LISTENERS.append(self._progress)
 
     def _progress(self, job, stage, fraction, message) -> None:
         if stage != self._last_stage:
@@ -213,12 +213,12 @@ class ScanAnnotation:
 
     def _segment(self, ext, context):
         """The Segment operator's job (same params from the same settings), plus a config file."""
-        params = ext.segment_ops.segment_params(context.scene.ot3d)
+        params = ext.operators.segment_ops.segment_params(context.scene.ot3d)
         if self.options["config"]:
             params["config"] = _read_config(self.options["config"])
-        prefs = ext.preferences
-        job = ext.engine_job.EngineJob(prefs.engine_python(context), "segment", params, prefs.jobs_root(context),
-                                       engine_path=prefs.engine_source(context)).start()
+        prefs, engine_job = ext.ui.preferences, ext.engine_link.engine_job
+        job = engine_job.EngineJob(prefs.engine_python(context), "segment", params, prefs.jobs_root(context),
+                                   engine_path=prefs.engine_source(context)).start()
         outcome = job.wait()
         _check_stop()
         if not outcome.ok:
@@ -228,8 +228,8 @@ class ScanAnnotation:
 
     def _materialize(self, ext, scene, outcome):
         scene_dir = Path(outcome.files["instances"]).parent
-        data = ext.materialize.load_scene_folder(scene_dir)
-        _, objects = ext.materialize.materialize(scene, data)
+        data = ext.scene.materialize.load_scene_folder(scene_dir)
+        _, objects = ext.scene.materialize.materialize(scene, data)
         doc = json.loads((scene_dir / "instances.json").read_text())
         self.details.update(engine_timings_s=doc.get("timings", {}), engine_config=doc.get("config", {}))
         return data, objects
@@ -248,7 +248,7 @@ class ScanAnnotation:
 
     def _export(self, ext, scene, target: Path) -> None:
         """The Export operator's writer, on the scene as it is now (what the .blend holds)."""
-        ext.export.write_export(ext.segmentation.snapshot(scene), target, self.spec.name)
+        ext.scene.export.write_export(ext.scene.segmentation.snapshot(scene), target, self.spec.name)
 
     def _save(self, bpy, target: Path) -> None:
         tmp = target.with_name(f".{target.stem}.partial.blend")
@@ -257,7 +257,7 @@ class ScanAnnotation:
 
 
 def _cancel_engine_jobs() -> None:
-    engine_job = sys.modules.get(f"{ADDON_MODULE}.engine_job")
+    engine_job = sys.modules.get(f"{ADDON_MODULE}.engine_link.engine_job")
     if engine_job is None:
         return
     for job in list(engine_job.ACTIVE.values()):
@@ -267,7 +267,7 @@ def _cancel_engine_jobs() -> None:
 
 def _kill_engine_groups() -> None:
     """The engine workers run in their own process groups: SIGKILL those groups."""
-    engine_job = sys.modules.get(f"{ADDON_MODULE}.engine_job")
+    engine_job = sys.modules.get(f"{ADDON_MODULE}.engine_link.engine_job")
     for job in list(getattr(engine_job, "ACTIVE", {}).values()):
         proc = getattr(job.engine, "proc", None)
         if proc is not None and proc.poll() is None:
@@ -279,7 +279,7 @@ def _kill_engine_groups() -> None:
 
 def _exit_with_driver() -> None:
     """The batch driver died (even by kill -9): end the engine and this scan's process group."""
-    from addon.engine_link import engine_module
+    from addon.engine_link.source import engine_module
 
     engine_module("parent_watch").exit_with_parent(before=_kill_engine_groups)
 

@@ -116,7 +116,7 @@ def segmented_scene_dir() -> Path:
 
 def engine_module(dotted: str):
     """A numpy-only engine module (formats, palette), loaded the add-on's private way."""
-    return installed_extension().engine_link.engine_module(dotted)
+    return installed_extension().engine_link.source.engine_module(dotted)
 
 
 def load_engine_scene(scene_dir: Path):

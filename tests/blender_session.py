@@ -82,7 +82,7 @@ def main() -> int:
     bpy.ops.wm.read_factory_settings(use_empty=True)
     addon_utils.enable(EXT_MODULE, default_set=True)
     prefs = bpy.context.preferences.addons[EXT_MODULE].preferences
-    tier = ext.preferences.active_tier()
+    tier = ext.ui.preferences.active_tier()
     report["tier"] = tier.name
     report["engine_python"] = tier.python
     scene = bpy.context.scene

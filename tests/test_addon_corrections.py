@@ -77,7 +77,7 @@ def run(ext, mode, op, **kw):
 
 def back_to_mode(ext, mode, *objs):
     if mode == "EDIT":
-        ext.correct_ops.back_to_edit_mode()  # what the timer does once the undo step is pushed
+        ext.operators.correct_ops.back_to_edit_mode()  # what the timer does once the undo step is pushed
         assert objs and all(o.mode == "EDIT" for o in objs)
     else:
         assert bpy.context.mode == "OBJECT"
@@ -186,7 +186,7 @@ def test_delete_unassigns_the_points(undoable, mode):
     ids = attr(scene.ot3d.scene_object, "instance_id")
     assert not set(gone_ids) & set(objs) and len(ids) == total
     assert int(np.sum(ids == 0)) == unassigned + freed
-    ext.correct_ops.back_to_edit_mode()  # nothing left to edit: stays in Object Mode
+    ext.operators.correct_ops.back_to_edit_mode()  # nothing left to edit: stays in Object Mode
     assert bpy.context.mode == "OBJECT"
     undo()
     objs = assert_consistent(bpy.context.scene)

@@ -17,13 +17,13 @@ FRAMES = 4  # imported frames per scan: enough to fuse views, few enough to stay
 def import_scan(ext, path: Path, **props):
     """Run the import operator; returns (new scan object, the engine job that produced it)."""
     jobs = []
-    ext.engine_job.PROGRESS_LISTENERS.append(lambda job, *a: jobs.append(job))
+    ext.engine_link.engine_job.PROGRESS_LISTENERS.append(lambda job, *a: jobs.append(job))
     bpy.context.scene.ot3d.max_frames = FRAMES
     before = set(bpy.data.objects)
     try:
         assert bpy.ops.ot3d.import_scan(directory=str(path), **props) == {"FINISHED"}
     finally:
-        ext.engine_job.PROGRESS_LISTENERS.clear()
+        ext.engine_link.engine_job.PROGRESS_LISTENERS.clear()
     new = [o for o in bpy.data.objects if o not in before]
     scan_obj = next(o for o in new if o.get("ot3d_role") == "scan")
     return scan_obj, jobs[-1], new
@@ -49,7 +49,7 @@ def check_cloud(scan_obj, job) -> dict:
     scan_obj.data.color_attributes["Col"].data.foreach_get("color", col)
     from addon_env import installed_extension
 
-    srgb = installed_extension().segmentation.linear_to_srgb_u8(col.reshape(-1, 4)[:, :3])
+    srgb = installed_extension().scene.segmentation.linear_to_srgb_u8(col.reshape(-1, 4)[:, :3])
     assert np.abs(srgb.astype(int) - cloud["colors"].astype(int)).max() <= 1
     assert len(cloud["points"]) > 1000 and len(np.unique(cloud["colors"], axis=0)) > 20
     return cloud

@@ -25,11 +25,11 @@ def test_query_ranks_selects_and_lists_matches(segmented, neural_engine):
     s.query_top_k = 3
     s.query_verify = False  # the image-text model's weights are not on this machine
     jobs = []
-    ext.engine_job.PROGRESS_LISTENERS.append(lambda job, *a: jobs.append(job))
+    ext.engine_link.engine_job.PROGRESS_LISTENERS.append(lambda job, *a: jobs.append(job))
     try:
         assert bpy.ops.ot3d.query() == {"FINISHED"}
     finally:
-        ext.engine_job.PROGRESS_LISTENERS.clear()
+        ext.engine_link.engine_job.PROGRESS_LISTENERS.clear()
     job = jobs[-1]
     # the engine was asked about the scene as it is now, relabels included
     assert job.params["text"] == "something to sit on, like a chair" and job.params["no_verify"] is True

@@ -40,7 +40,7 @@ def test_built_zip_validates_installs_and_enables():
                "delete", "move_points", "query", "cancel_job"):
         assert hasattr(bpy.ops.ot3d, op), op
     # the installed add-on runs the engine copy it carries, not the checkout
-    assert ext.engine_link.engine_root() == Path(ext.__file__).parent / "engine"
+    assert ext.engine_link.source.engine_root() == Path(ext.__file__).parent / "engine"
 
 
 def test_layout_choices_match_the_engine(ext_scene, tmp_path):
@@ -64,7 +64,7 @@ def test_segment_materializes_the_engines_output(ext_scene):
     np.testing.assert_allclose(positions(full), engine.points, atol=1e-6)
     col = np.empty(len(full.data.vertices) * 4, np.float32)
     full.data.color_attributes["Col"].data.foreach_get("color", col)
-    srgb = ext.segmentation.linear_to_srgb_u8(col.reshape(-1, 4)[:, :3])
+    srgb = ext.scene.segmentation.linear_to_srgb_u8(col.reshape(-1, 4)[:, :3])
     assert np.abs(srgb.astype(int) - engine.colors.astype(int)).max() <= 1
 
     coll = bpy.data.collections["Instances"]
@@ -79,7 +79,7 @@ def test_segment_materializes_the_engines_output(ext_scene):
         np.testing.assert_array_equal(attr(obj, "point_index"), sel)
         np.testing.assert_allclose(positions(obj), engine.points[sel], atol=1e-6)
         want = instance_colors(np.array([inst.id]))[0]
-        got = ext.segmentation.linear_to_srgb_u8(np.array(obj.color[:3]))
+        got = ext.scene.segmentation.linear_to_srgb_u8(np.array(obj.color[:3]))
         assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
         assert obj.modifiers["OT3D Points"].node_group.name == "OT3D Points"
 
@@ -91,11 +91,11 @@ def test_segment_operator_runs_the_engine_with_the_panel_options(ext_scene):
     s.frame_stride, s.max_frames, s.vocabulary = 3, 5, "chair, table ; lamp"
     s.tracker = "greedy_iou"
     seen = []
-    ext.engine_job.PROGRESS_LISTENERS.append(lambda job, *a: seen.append((job, *a)))
+    ext.engine_link.engine_job.PROGRESS_LISTENERS.append(lambda job, *a: seen.append((job, *a)))
     try:
         assert bpy.ops.ot3d.segment() == {"FINISHED"}
     finally:
-        ext.engine_job.PROGRESS_LISTENERS.clear()
+        ext.engine_link.engine_job.PROGRESS_LISTENERS.clear()
     job = seen[-1][0]
     assert job.params["vocabulary"] == ["chair", "table", "lamp"]
     assert job.params["stride"] == 3 and job.params["max_frames"] == 5
@@ -129,9 +129,9 @@ def test_segment_with_superpoint_refinement_uses_the_scan_mesh(ext_scene):
 def test_job_folders_keep_the_newest_segmentations_and_drop_scratch(ext_scene, neural_engine):  # query: torch
     ext, scene = ext_scene
     prefs = bpy.context.preferences.addons[EXT_MODULE].preferences
-    root = ext.preferences.jobs_root()
+    root = ext.ui.preferences.jobs_root()
     for d in root.iterdir():
-        ext.engine_job.shutil.rmtree(d)
+        ext.engine_link.engine_job.shutil.rmtree(d)
     old = [root / f"segment-2026010{i}-120000-abcde{i}" for i in range(3)]
     for i, d in enumerate(old):
         d.mkdir()
@@ -152,7 +152,7 @@ def test_job_folders_keep_the_newest_segmentations_and_drop_scratch(ext_scene, n
         s.query_text, s.query_verify = "chair", False
         assert bpy.ops.ot3d.query() == {"FINISHED"}
     finally:
-        prefs.keep_jobs = ext.preferences.DEFAULT_KEEP_JOBS
+        prefs.keep_jobs = ext.ui.preferences.DEFAULT_KEEP_JOBS
     source = Path(s.scene_object["source"])  # JOB/scene
     job = source.parent
     assert job.parent == root and (source / "instances.json").is_file()
@@ -172,11 +172,11 @@ def test_cancel_mid_run_stops_the_engine_and_changes_nothing(ext_scene):
             jobs.append((job, fraction))
             job.cancel()
 
-    ext.engine_job.PROGRESS_LISTENERS.append(cancel_on_first_frame)
+    ext.engine_link.engine_job.PROGRESS_LISTENERS.append(cancel_on_first_frame)
     try:
         assert bpy.ops.ot3d.segment() == {"CANCELLED"}
     finally:
-        ext.engine_job.PROGRESS_LISTENERS.clear()
+        ext.engine_link.engine_job.PROGRESS_LISTENERS.clear()
     job, fraction = jobs[0]
     assert fraction < 0.5  # cancelled early in the run, not after it finished
     assert job.outcome.status == "cancelled" and job.outcome.kind == "Cancelled"
@@ -188,7 +188,7 @@ def test_cancel_mid_run_stops_the_engine_and_changes_nothing(ext_scene):
     assert not (job.job_dir / "scene" / "instances.json").exists()
     assert scene_state(scene) == before and scene.ot3d.scene_object is None
     assert scene.ot3d.status == "Cancelled" and not scene.ot3d.running
-    assert not ext.engine_job.ACTIVE
+    assert not ext.engine_link.engine_job.ACTIVE
 
 
 def _crashing_python(tmp_path: Path) -> Path:
@@ -264,11 +264,11 @@ def test_progress_over_the_whole_job_only_moves_forward(ext_scene):
     s.scan_path = str(synth_scan())
     s.max_frames = 8
     seen = []
-    ext.engine_job.PROGRESS_LISTENERS.append(lambda job, stage, f, msg: seen.append((stage, f, s.progress)))
+    ext.engine_link.engine_job.PROGRESS_LISTENERS.append(lambda job, stage, f, msg: seen.append((stage, f, s.progress)))
     try:
         assert bpy.ops.ot3d.segment() == {"FINISHED"}
     finally:
-        ext.engine_job.PROGRESS_LISTENERS.clear()
+        ext.engine_link.engine_job.PROGRESS_LISTENERS.clear()
         s.max_frames = 0
     stages = [st for st, _, _ in seen]
     assert {"load", "track", "refine", "write"} <= set(stages)
@@ -315,7 +315,7 @@ def test_engine_without_its_dependencies_is_reported(ext_scene, tmp_path):
             bpy.ops.ot3d.segment()
     finally:
         prefs.engine_python = ""
-    reqs = ext.setup_env.requirements()
+    reqs = ext.engine_link.setup_env.requirements()
     assert any(r.startswith("numpy") for r in reqs) and any(r.startswith("open3d") for r in reqs)
 
 
@@ -328,11 +328,11 @@ def _modal_probe(ext):
     """The interactive (modal + timer) path of the Segment operator, driven by hand: the bpy
     module has no event loop, so the test plays the window manager's timer and Esc events."""
 
-    class Probe(ext.segment_ops.OT3D_OT_segment.__mro__[1]):  # the EngineJobOperator mix-in
+    class Probe(ext.operators.segment_ops.OT3D_OT_segment.__mro__[1]):  # the EngineJobOperator mix-in
         job_name = "segment"
-        job_params = ext.segment_ops.OT3D_OT_segment.job_params
-        apply_result = ext.segment_ops.OT3D_OT_segment.apply_result
-        stage_weights = ext.segment_ops.OT3D_OT_segment.stage_weights
+        job_params = ext.operators.segment_ops.OT3D_OT_segment.job_params
+        apply_result = ext.operators.segment_ops.OT3D_OT_segment.apply_result
+        stage_weights = ext.operators.segment_ops.OT3D_OT_segment.stage_weights
 
         def __init__(self):
             self.reports = []

@@ -83,11 +83,11 @@ def test_create_engine_environment_refuses_to_download_in_offline_mode(ext_scene
 
 def test_engine_environment_survives_an_upgrade_of_the_extension(ext_scene):
     ext, scene = ext_scene
-    env_dir = ext.preferences.default_env_dir()
+    env_dir = ext.ui.preferences.default_env_dir()
     assert bpy.ops.ot3d.create_engine_env(install_packages=False) == {"FINISHED"}  # the default folder
     try:
-        assert ext.preferences.active_tier().name == "neural"
-        python = ext.setup_env.venv_python(env_dir)
+        assert ext.ui.preferences.active_tier().name == "neural"
+        python = ext.engine_link.setup_env.venv_python(env_dir)
         assert python.is_file() and Path(ext.__file__).parent not in python.parents  # not in the install folder
         result = bpy.ops.extensions.package_install_files(filepath=str(built_zip()), repo="user_default",
                                                           enable_on_install=True)  # reinstall = upgrade
@@ -95,21 +95,24 @@ def test_engine_environment_survives_an_upgrade_of_the_extension(ext_scene):
     finally:
         bpy.context.preferences.addons[EXT_MODULE].preferences.engine_python = ""  # kept by the reinstall
         shutil.rmtree(env_dir, ignore_errors=True)
-    assert installed_extension().preferences.active_tier().name == "weights-free"
+    assert installed_extension().ui.preferences.active_tier().name == "weights-free"
 
 
 def test_weights_free_tier_says_what_needs_the_neural_tier(segmented):
     """Blender's own Python has no torch: a neural backend or a query is a one-line error
     naming what to set up, before any engine starts, and the scene stays as it was."""
     ext, scene, _ = segmented
-    if ext.tier.neural_packages_here():
+    if ext.engine_link.tier.neural_packages_here():
         pytest.skip("this Python has torch: the weights-free tier is not in force here")
     s = scene.ot3d
     s.scan_path = str(synth_scan())
     before = scene_state(scene)
     s.segmenter = "grounded"
     try:
-        with pytest.raises(RuntimeError, match=r"Grounded SAM needs torch and transformers in the engine environment"):
+        # the Segment operator's own check (backends.unavailable_reason) speaks first, naming
+        # the interpreter it asked; the engine job's tier check (tier.check_job) is its backstop
+        with pytest.raises(RuntimeError, match=r"Grounded SAM needs torch and transformers in the engine "
+                                               r"environment \(.+\); create one in the preferences"):
             bpy.ops.ot3d.segment()
     finally:
         s.segmenter = "geometric"

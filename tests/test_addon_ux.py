@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from addon_env import EXT_MODULE, attr, bpy, ext_scene, fresh_scene, neural_engine, positions, segmented, synth_scan  # noqa: F401
+from addon_env import (EXT_MODULE, attr, bpy, ext_scene, fresh_scene, neural_engine, positions,  # noqa: F401
+                       segmented, synth_scan)
 
 
 def drawn_points(obj) -> int:
@@ -28,7 +29,7 @@ def drawn_points(obj) -> int:
 
 def extension_folders(ext) -> list[Path]:
     """The folders uninstalling the extension deletes: its install folder and its user folder."""
-    return [Path(ext.__file__).resolve().parent, ext.preferences.user_dir().resolve()]
+    return [Path(ext.__file__).resolve().parent, ext.ui.preferences.user_dir().resolve()]
 
 
 def assert_outside(path: Path, folders) -> None:
@@ -73,7 +74,7 @@ def test_transient_status_is_not_saved_and_the_result_is(ext_scene, tmp_path):
     small_segmentation(scene)
     s = scene.ot3d
     job_dir = Path(s.scene_object["source"]).parent
-    assert job_dir.parent == ext.preferences.jobs_root()  # unsaved: Blender's user data folder
+    assert job_dir.parent == ext.ui.preferences.jobs_root()  # unsaved: Blender's user data folder
     s.status, s.last_error, s.progress = "Segmented xyzzy points", "plugh: the last failure", 0.5
     s.new_label = "saved-marker-label"  # a real setting, saved: shows the byte check can see strings
     full = s.scene_object
@@ -112,13 +113,13 @@ def test_job_folders_go_beside_the_saved_blend(ext_scene, tmp_path):
 def test_unsaved_files_and_the_preference_folder_are_outside_the_extension(ext_scene, tmp_path):
     ext, scene = ext_scene
     assert not bpy.data.filepath
-    root = ext.preferences.jobs_root()
+    root = ext.ui.preferences.jobs_root()
     assert root == Path(bpy.utils.user_resource("DATAFILES", path="opentrack3d/jobs"))
     assert_outside(root, extension_folders(ext))
     prefs = bpy.context.preferences.addons[EXT_MODULE].preferences
     prefs.jobs_folder = str(tmp_path / "my-jobs")
     try:
-        assert ext.preferences.jobs_root() == tmp_path / "my-jobs" and (tmp_path / "my-jobs").is_dir()
+        assert ext.ui.preferences.jobs_root() == tmp_path / "my-jobs" and (tmp_path / "my-jobs").is_dir()
         small_segmentation(scene, frames=3)
         assert Path(scene.ot3d.scene_object["source"]).parent.parent == tmp_path / "my-jobs"
     finally:
@@ -131,13 +132,14 @@ def test_query_without_labels_says_what_it_needs(segmented, neural_engine):
     assert not any(o["label"] != "object" for o in bpy.data.collections["Instances"].objects)
     s.query_text, s.query_top_k = "something to sit on", 3
     s.query_verify = False
-    root = ext.preferences.jobs_root()
+    root = ext.ui.preferences.jobs_root()
     before = set(root.iterdir())
     with pytest.raises(RuntimeError, match="Query needs labels or an image-text model: no instance has a label"):
         bpy.ops.ot3d.query()
     assert set(root.iterdir()) == before  # refused before any engine job
-    # with verification on, the engine tries its image-text model; its weights are not on this
-    # machine, so it could only rank by the (identical) labels: refused, nothing is ranked
+    # with verification on (the neural tier: Query's text encoder needs torch), the engine tries
+    # its image-text model; its weights are not on this machine, so it could only rank by the
+    # (identical) labels: refused, nothing is ranked
     s.query_verify = True
     with pytest.raises(RuntimeError, match="could not use an image-text model"):
         bpy.ops.ot3d.query()
@@ -148,7 +150,7 @@ def test_query_without_labels_says_what_it_needs(segmented, neural_engine):
 
 def test_overall_progress_weights_stages_and_never_goes_back(ext_scene):
     ext, _ = ext_scene
-    p = ext.overall_progress.OverallProgress({"load": 1, "track": 6, "refine": 2, "write": 1})
+    p = ext.engine_link.overall_progress.OverallProgress({"load": 1, "track": 6, "refine": 2, "write": 1})
     assert p.update("load", 1.0) == pytest.approx(0.1)
     assert p.update("track", 0.5) == pytest.approx(0.4)
     assert p.update("track", 1.0) == pytest.approx(0.7)
@@ -156,5 +158,5 @@ def test_overall_progress_weights_stages_and_never_goes_back(ext_scene):
     assert p.update("track", 0.2) == pytest.approx(0.7)  # late or repeated messages neither
     assert p.update("mystery", 0.9) == pytest.approx(0.7)  # an unknown stage holds it
     assert p.update("write", 1.0) == pytest.approx(1.0)
-    single = ext.overall_progress.OverallProgress({})
+    single = ext.engine_link.overall_progress.OverallProgress({})
     assert single.update("read", 0.3) == pytest.approx(0.3) and single.update("read", 0.1) == pytest.approx(0.3)

@@ -229,7 +229,7 @@ def test_read_only_output_fails_before_work(tmp_path):
 
 
 def test_writer_module_imports_only_the_standard_library():
-    """The add-on loads io.atomic privately inside Blender (addon/engine_link.py), whose
+    """The add-on loads io.atomic privately inside Blender (addon/engine_link/source.py), whose
     Python has numpy at most: the writer must not pull in anything else."""
     import ast
 

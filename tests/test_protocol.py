@@ -1,5 +1,5 @@
 """The add-on <-> engine protocol, from both ends: the message rules, the engine worker
-as a real subprocess, and the add-on's runner (addon/runner.py, addon/engine_job.py,
+as a real subprocess, and the add-on's runner (addon/engine_link/runner.py, addon/engine_link/engine_job.py,
 which need no bpy) against the real worker and against broken fake engines."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ot3d_engine.worker import Worker
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the add-on package (addon/) imported from the checkout
-from addon import engine_job, runner  # noqa: E402
+from addon.engine_link import backends, engine_job, runner, tier  # noqa: E402
 
 sys.path.pop(0)
 
@@ -178,6 +178,26 @@ def test_runner_runs_a_real_engine_job_and_reaps_the_process(tmp_path):
     with pytest.raises(ChildProcessError):
         os.waitpid(job.engine.pid, os.WNOHANG)  # already reaped: no zombie
     assert job.job_id not in engine_job.ACTIVE
+
+
+def test_the_weights_free_tier_refuses_exactly_the_catalogues_backends_that_need_packages(tmp_path):
+    """One list of backends (backends.CATALOGUE): each is one the engine has, and the tier check
+    refuses those that need torch/transformers, before any engine starts, and no other."""
+    roles = list(backends.CATALOGUE)
+    outcome = engine_job.EngineJob(sys.executable, "info", {"roles": roles}, tmp_path).start().wait(timeout=60)
+    assert outcome.ok, outcome.report_text()
+    weights_free = tier.Tier(tier.WEIGHTS_FREE, sys.executable, "test")
+    for role, choices in backends.CATALOGUE.items():
+        for b in choices:
+            name = backends.engine_name(role, backends.identifier(b))
+            assert name == "" or name in outcome.data["backends"][role], (role, name)
+            if b.needs:
+                refused = f"{role} '{name}' needs the neural tier \\(torch, transformers\\)"
+                with pytest.raises(LookupError, match=refused):
+                    tier.check_job(weights_free, "segment", {role: name})
+            else:
+                tier.check_job(weights_free, "segment", {role: name})
+            tier.check_job(tier.Tier(tier.NEURAL, sys.executable, "test"), "segment", {role: name})
 
 
 def _fake_engine(tmp_path: Path, body: str) -> Path:

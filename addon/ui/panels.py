@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import bpy
 
-from . import backends, job_status, query_ops, segment_ops, segmentation as seg
+from ..engine_link import backends
+from ..operators import query_ops, segment_ops
+from ..scene import job_status, segmentation as seg
 
 ROLE_TITLES = {"segmenter": "Segmenter", "features": "Features", "classifier": "Labeller", "tracker": "Tracker"}
 

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import bpy
 
-from . import engine_job, job_status, preferences
-from .overall_progress import OverallProgress
+from ..engine_link import engine_job
+from ..engine_link.overall_progress import OverallProgress
+from ..scene import job_status
+from ..ui import preferences
 
 
 class ResultRefused(Exception):

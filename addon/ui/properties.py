@@ -7,7 +7,8 @@ from bpy.app.handlers import persistent
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty,
                        PointerProperty, StringProperty)
 
-from . import backends, job_status
+from ..engine_link import backends
+from ..scene import job_status
 
 # The engine's scan layouts (ot3d_engine.io.loader.LAYOUTS; a test keeps the two in step).
 LAYOUTS = [
@@ -32,14 +33,14 @@ LAYOUTS = [
 
 
 def _radius_changed(self, context):
-    from . import display, segmentation
+    from ..scene import display, segmentation
 
     objs = [o for o in context.scene.objects if o.get(segmentation.ROLE) in ("scene", "instance", "scan")]
     display.set_radius(objs, self.point_radius)
 
 
 def _scan_objects(scene):
-    from . import segmentation
+    from ..scene import segmentation
 
     return [o for o in scene.objects if o.get(segmentation.ROLE) == "scan"]
 

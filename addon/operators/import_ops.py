@@ -10,9 +10,9 @@ import numpy as np
 from bpy.props import BoolProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
-from . import display, segmentation as seg
+from ..scene import display, segmentation as seg
+from ..scene.materialize import load_ply, load_scene_folder, materialize
 from .job_operator import EngineJobOperator
-from .materialize import load_ply, load_scene_folder, materialize
 
 SCAN_COLLECTION = "Scan"
 

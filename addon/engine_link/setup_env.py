@@ -12,7 +12,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from .engine_link import engine_root
+from .source import engine_root
 
 
 class EnvError(RuntimeError):

@@ -1,8 +1,9 @@
 """Add-on preferences: which Python runs the engine, where jobs go, and a button that
-creates a ready engine environment (venv + pip) in the extension's user folder.
+creates a ready engine environment (venv + pip) in the extension's user folder (the button's
+operator is operators/env_ops.py).
 
 With nothing set, the engine runs on Blender's own Python (the weights-free tier, see
-tier.py); an engine environment switches to the neural tier. The environment lives in
+engine_link/tier.py); an engine environment switches to the neural tier. The environment lives in
 `bpy.utils.extension_path_user`, which an upgrade of the extension keeps (uninstalling
 removes it, with the extension).
 """
@@ -10,13 +11,12 @@ removes it, with the extension).
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 import bpy
-from bpy.props import BoolProperty, IntProperty, StringProperty
+from bpy.props import IntProperty, StringProperty
 
-from . import setup_env, tier
+from ..engine_link import setup_env, tier
 
 ENV_PYTHON = "OT3D_ENGINE_PYTHON"  # overrides for headless use and CI
 DEFAULT_KEEP_JOBS = 5
@@ -24,8 +24,11 @@ OFFLINE_MESSAGE = ("Blender is in offline mode: creating the engine environment 
                    "transformers from PyPI. Allow Online Access (Preferences > System > Network) first")
 
 
+ADDON_PACKAGE = __package__.rpartition(".")[0]  # Blender keys the preferences by the add-on's own module
+
+
 def _package() -> str:
-    return __package__
+    return ADDON_PACKAGE
 
 
 def get_prefs(context=None):
@@ -85,7 +88,7 @@ def engine_source(context=None) -> str | None:
 
 def jobs_root(context=None) -> Path:
     """The preferences' jobs folder, else beside the saved .blend, else a temp folder (job_folders)."""
-    from . import job_folders
+    from ..scene import job_folders
 
     prefs = get_prefs(context)
     return job_folders.jobs_root(prefs.jobs_folder if prefs is not None else "")
@@ -97,7 +100,7 @@ def keep_jobs(context=None) -> int:
 
 
 class OT3D_AddonPreferences(bpy.types.AddonPreferences):
-    bl_idname = __package__
+    bl_idname = ADDON_PACKAGE
 
     engine_python: StringProperty(
         name="Engine Python", subtype="FILE_PATH",
@@ -141,75 +144,4 @@ class OT3D_AddonPreferences(bpy.types.AddonPreferences):
                 box.label(text=line)
 
 
-class OT3D_OT_create_engine_env(bpy.types.Operator):
-    """Create a Python virtual environment with the engine's dependencies (python -m venv + pip)"""
-
-    bl_idname = "ot3d.create_engine_env"
-    bl_label = "Create Engine Environment"
-
-    base_python: StringProperty(name="Base Python", default="",
-                                description="Interpreter to create the venv with (default: Blender's)")
-    directory: StringProperty(name="Folder", default="", subtype="DIR_PATH")
-    install_packages: BoolProperty(name="Install packages", default=True)
-
-    def _args(self, context):
-        prefs = get_prefs(context)
-        base = self.base_python or setup_env.base_interpreter()
-        target = Path(self.directory) if self.directory else default_env_dir()
-        index = prefs.torch_index_url if prefs is not None else ""
-        return base, target, index
-
-    def execute(self, context):
-        base, target, index = self._args(context)
-        if self.install_packages and not bpy.app.online_access:
-            self.report({"ERROR"}, OFFLINE_MESSAGE)
-            return {"CANCELLED"}
-        lines = []
-        if bpy.app.background:
-            try:
-                python = setup_env.create_env(base, target, install=self.install_packages,
-                                              torch_index_url=index, log=lines.append)
-            except setup_env.EnvError as exc:
-                self.report({"ERROR"}, str(exc))
-                return {"CANCELLED"}
-            _store(context, python, "\n".join(lines[-3:]))
-            self.report({"INFO"}, f"Engine environment ready: {python}")
-            return {"FINISHED"}
-        state = {"lines": lines, "python": None, "error": None}
-
-        def work():
-            try:
-                state["python"] = setup_env.create_env(base, target, install=self.install_packages,
-                                                       torch_index_url=index, log=lines.append)
-            except setup_env.EnvError as exc:
-                state["error"] = str(exc)
-
-        thread = threading.Thread(target=work, daemon=True)
-        thread.start()
-
-        def tick():
-            prefs = get_prefs()
-            if prefs is not None:
-                prefs.env_status = "\n".join(lines[-3:])
-            if thread.is_alive():
-                return 0.5
-            if state["error"]:
-                if prefs is not None:
-                    prefs.env_status = state["error"]
-            elif state["python"]:
-                _store(bpy.context, state["python"], "Ready: " + str(state["python"]))
-            return None
-
-        bpy.app.timers.register(tick, first_interval=0.5)
-        self.report({"INFO"}, f"Creating the engine environment in {target} (this takes minutes)")
-        return {"FINISHED"}
-
-
-def _store(context, python: Path, status: str) -> None:
-    prefs = get_prefs(context)
-    if prefs is not None:
-        prefs.engine_python = str(python)
-        prefs.env_status = status
-
-
-classes = (OT3D_AddonPreferences, OT3D_OT_create_engine_env)
+classes = (OT3D_AddonPreferences,)

@@ -7,7 +7,7 @@ from contextlib import nullcontext
 import bpy
 from bpy.props import IntProperty, StringProperty
 
-from . import corrections, segmentation as seg
+from ..scene import corrections, segmentation as seg
 
 
 def _has_segmentation(context) -> bool:

@@ -20,7 +20,7 @@ import bpy
 import numpy as np
 
 from . import display
-from .engine_link import engine_module
+from ..engine_link.source import engine_module
 
 ROLE = "ot3d_role"
 SCENE_ATTR = "instance_id"

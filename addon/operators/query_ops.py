@@ -7,8 +7,8 @@ from pathlib import Path
 import bpy
 from bpy.props import IntProperty
 
-from . import segmentation as seg
-from .export import write_scene_folder
+from ..scene import segmentation as seg
+from ..scene.export import write_scene_folder
 from .job_operator import EngineJobOperator, ResultRefused
 
 NEEDS_LABELS = ("Query needs labels or an image-text model: no instance has a label (choose a Labeller and "

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from . import tier
-from .engine_link import engine_module, engine_root
+from .source import engine_module, engine_root
 
 WORKER_MODULE = "ot3d_engine.worker"
 

@@ -20,13 +20,13 @@ import types
 from pathlib import Path
 
 ENGINE_PACKAGE = "ot3d_engine"
-_HERE = Path(__file__).resolve().parent
-_PRIVATE = f"{__package__}._engine"
+_ADDON_DIR = Path(__file__).resolve().parent.parent  # the add-on's root (this is addon/engine_link/)
+_PRIVATE = f"{__package__.rpartition('.')[0]}._engine"  # beside the add-on's sub-packages
 
 
 def bundled_engine_roots() -> list[Path]:
     """Folders that may hold `ot3d_engine/` (the zip's copy first, then a checkout)."""
-    return [_HERE / "engine", _HERE.parent]
+    return [_ADDON_DIR / "engine", _ADDON_DIR.parent]
 
 
 def engine_root(override: str | os.PathLike | None = None) -> Path:

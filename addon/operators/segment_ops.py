@@ -6,9 +6,10 @@ from pathlib import Path
 
 import bpy
 
-from . import backends, preferences
+from ..engine_link import backends
+from ..scene.materialize import load_scene_folder, materialize
+from ..ui import preferences
 from .job_operator import EngineJobOperator
-from .materialize import load_scene_folder, materialize
 
 ROLES = ("segmenter", "features", "classifier", "tracker")
 

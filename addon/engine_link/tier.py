@@ -20,17 +20,16 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import backends
+
 WEIGHTS_FREE = "weights-free"
 NEURAL = "neural"
-NEURAL_PACKAGES = "torch, transformers"
+NEURAL_PACKAGES = ", ".join(backends.NEURAL)
 
-# Backends that run on Blender's own Python (no torch). Everything else needs the neural tier.
-WEIGHTS_FREE_BACKENDS = {
-    "segmenter": frozenset({"geometric", "oracle"}),
-    "features": frozenset({"color"}),
-    "classifier": frozenset({""}),  # no classifier
-    "tracker": frozenset({"visual_spatial", "greedy_iou"}),
-}
+# Backends that run on Blender's own Python: those the catalogue lists as needing no package
+# ("" = no classifier). Everything else needs the neural tier.
+WEIGHTS_FREE_BACKENDS = {role: frozenset(b.name for b in choices if not b.needs)
+                         for role, choices in backends.CATALOGUE.items()}
 
 
 @dataclass(frozen=True)

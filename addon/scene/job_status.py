@@ -2,7 +2,7 @@
 
 It lives in this process only, never in the .blend: a file saved mid-job or after a failure
 must not reopen showing "running" or an old error. `scene.ot3d.status` and friends read and
-write it (see properties.py); a file load forgets it all.
+write it (see ui/properties.py); a file load forgets it all.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Export the (corrected) segmentation.
+"""Write the (corrected) segmentation into an export folder (operators/export_ops.py asks where).
 
 Into one folder:
 - the engine's scene format (instances.json, points.npz, scene.ply with `instance_id`
@@ -13,13 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import bpy
 import numpy as np
-from bpy.props import StringProperty
-from bpy_extras.io_utils import ExportHelper
 
 from . import segmentation as seg
-from .engine_link import engine_module
+from ..engine_link.source import engine_module
 
 
 def label_table(records: list[dict]) -> dict[str, int]:
@@ -118,38 +115,3 @@ def _write_export_files(atomic, data: seg.SceneData, out: Path, name: str) -> di
 def _write_bytes(atomic, path: Path, payload: bytes) -> None:
     with atomic.atomic_path(path) as tmp:
         Path(tmp).write_bytes(payload)
-
-
-class OT3D_OT_export(bpy.types.Operator, ExportHelper):
-    """Export the segmentation: ScanNet text files, instances.json and a PLY with instance attributes"""
-
-    bl_idname = "ot3d.export"
-    bl_label = "Export Segmentation"
-    filename_ext = ""
-    use_filter_folder = True
-    directory: StringProperty(subtype="DIR_PATH")
-    scene_name: StringProperty(name="Scene name", default="scene",
-                               description="Prefix of the ScanNet files (usually the ScanNet scene id)")
-
-    def invoke(self, context, event):
-        if self.directory or bpy.app.background:
-            return self.execute(context)
-        context.window_manager.fileselect_add(self)
-        return {"RUNNING_MODAL"}
-
-    def execute(self, context):
-        target = bpy.path.abspath(self.directory or self.filepath)
-        if not target:
-            self.report({"ERROR"}, "No export folder given")
-            return {"CANCELLED"}
-        try:
-            data = seg.snapshot(context.scene)
-            files = write_export(data, target, self.scene_name or "scene")
-        except (LookupError, OSError, ValueError) as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"Exported {len(data.instances)} instances to {files['instances'].parent}")
-        return {"FINISHED"}
-
-
-classes = (OT3D_OT_export,)

@@ -13,7 +13,7 @@ import bpy
 import numpy as np
 
 from . import display, segmentation as seg
-from .engine_link import engine_module
+from ..engine_link.source import engine_module
 from .segmentation import SceneData
 
 

@@ -28,6 +28,7 @@ class ScanOptions:
     max_frames: int | None = None
     depth_min: float = 0.1  # metres
     depth_max: float | None = None  # None = auto: where samples get sparser than the voxel (<= 6 m)
+    prefetch: int = 4  # frames read + segmented ahead on a worker thread (0 = sequential; same result)
 
 
 @dataclass

@@ -93,6 +93,7 @@ RANGES: dict[str, Allowed] = {
     "scan.max_frames": _count(1, none="all"),
     "scan.depth_min": Allowed(float, lo=0),
     "scan.depth_max": _positive(none="auto"),
+    "scan.prefetch": _count(0),
     # [lift]
     "lift.voxel_size": _positive(none="auto"),
     "lift.pixel_stride": _count(1),
@@ -139,6 +140,8 @@ RANGES: dict[str, Allowed] = {
     "synth.height": _count(8),
     "synth.depth_noise": Allowed(float, lo=0),
     "batch.workers": _count(1),
+    "live.every": _count(1),
+    "live.seconds": _positive(),
     "batch.gpus": Allowed(float, lo=0),
     "batch.cpus": Allowed(float, lo=0, lo_open=True),
 }

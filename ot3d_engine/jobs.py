@@ -146,13 +146,15 @@ def scan_cloud_job(params: dict, ctx) -> tuple[dict, dict]:
 def segment_job(params: dict, ctx) -> tuple[dict, dict]:
     """load_scan + run_pipeline + write_scene into <job_dir>/scene."""
     from .output.scene_io import write_scene
+    from .output.live import LiveOptions
     from .pipeline import run_pipeline
 
     config = build_config(params)
+    live = LiveOptions.from_params(params.get("live"), ctx.job_dir / "live")  # snapshots while frames stream
     ctx.progress("load", 0.0, "opening scan")
     scan = _load_scan(params)
     ctx.log(f"{scan.path}: {len(scan)} frames ({scan.layout})")
-    result = run_pipeline(scan, config, progress=ctx.progress, cancel=ctx.cancelled)
+    result = run_pipeline(scan, config, progress=ctx.progress, cancel=ctx.cancelled, live=live)
     ctx.check_cancel()
     ctx.progress("write", 0.0, "writing scene")
     from .render.virtual_scan import finish_geometry_scene
@@ -168,8 +170,10 @@ def segment_job(params: dict, ctx) -> tuple[dict, dict]:
         files["preview"] = out / "preview.png"
     if input_labels:
         files["input_labels"] = out / "input_instances.ply"
-    return files, {"instances": len(result.instances), "points": int(len(result.points)),
-                   "scene_dir": str(out)}
+    data = {"instances": len(result.instances), "points": int(len(result.points)), "scene_dir": str(out)}
+    if live is not None:
+        data["live_dir"] = str(live.directory)
+    return files, data
 
 
 @job("query")

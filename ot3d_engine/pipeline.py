@@ -17,7 +17,9 @@ from .lift import voxels as vx
 from .lift.lifting import Lifter
 from .refine.instances import refine_tracks
 from .registry import build, factory as registry_factory
+from .output.live import LiveOptions, LiveWriter
 from .scale import fit_to_scan
+from .stream import PREPARED_STAGES, prepared_frames
 from .track.scene_map import SceneMap
 from .track.visibility import DepthView
 from .types import Instance, Scan, SceneResult
@@ -26,8 +28,8 @@ Progress = Callable[[str, float, str], None]
 
 
 class StageTimer:
-    """Wall time per stage, and CPU time (this process), which other processes on the
-    machine do not inflate."""
+    """Wall time per stage, and CPU time of the thread that ran it, which other processes
+    on the machine (and the prefetch worker) do not inflate."""
 
     def __init__(self):
         self.total: dict[str, float] = defaultdict(float)
@@ -35,12 +37,15 @@ class StageTimer:
 
     @contextmanager
     def __call__(self, stage: str):
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0, c0 = time.perf_counter(), time.thread_time()
         try:
             yield
         finally:
-            self.total[stage] += time.perf_counter() - t0
-            self.cpu[stage] += time.process_time() - c0
+            self.add(stage, time.perf_counter() - t0, time.thread_time() - c0)
+
+    def add(self, stage: str, wall: float, cpu: float) -> None:
+        self.total[stage] += wall
+        self.cpu[stage] += cpu
 
 
 def _with_vocabulary(role: str, backend, vocabulary: list[str]) -> dict:
@@ -72,7 +77,9 @@ def classify_instances(result: SceneResult, scan: Scan, config: PipelineConfig) 
 
 
 def run_pipeline(scan: Scan, config: PipelineConfig | None = None, *, progress: Progress | None = None,
-                 cancel: Callable[[], bool] | None = None, backends=None) -> SceneResult:
+                 cancel: Callable[[], bool] | None = None, backends=None,
+                 live: LiveOptions | None = None) -> SceneResult:
+    """`live`: publish snapshots of the tracker's state while frames stream (output/live.py)."""
     config = config or PipelineConfig()
     progress = progress or (lambda stage, fraction, message="": None)
     timer = StageTimer()
@@ -87,26 +94,35 @@ def run_pipeline(scan: Scan, config: PipelineConfig | None = None, *, progress: 
     masks_total = 0
     camera = None
     views = []  # low-resolution depth of every frame: final visibility checks
-    for i in range(n):
-        if cancel is not None and cancel():
-            raise Cancelled("cancelled by the user")
-        with timer("read"):
-            frame = scan.frame(i)
-        with timer("segment2d"):
-            masks = segmenter.segment(frame)
-        with timer("features"):
-            feats = features.extract(frame, masks)
-        with timer("lift"):
-            obs, cloud = lifter.lift(frame, masks, feats)
-            scene.add(cloud)
-        with timer("track"):
-            tracker.step(obs, DepthView.from_frame(frame, config.lift.pixel_stride))
-            views.append(DepthView.from_frame(frame, config.refine.visibility_stride))
-        masks_total += len(masks)
-        if i == n // 2:  # the preview looks through the middle camera of the scan
-            camera = {"K": frame.intrinsics.tolist(), "pose": frame.pose.tolist(),
-                      "width": frame.width, "height": frame.height}
-        progress("track", (i + 1) / n, f"frame {i + 1}/{n}: {len(masks)} masks, {len(tracker.tracks)} tracks")
+    live_writer = LiveWriter(live) if live is not None else None
+    frames = prepared_frames(scan, segmenter, features, config.scan.prefetch)
+    try:
+        for i in range(n):
+            if cancel is not None and cancel():
+                raise Cancelled("cancelled by the user")
+            t_wait = time.perf_counter()
+            prepared = next(frames)
+            if config.scan.prefetch > 0:  # the main thread's idle time; the stages ran on the worker
+                timer.add("wait", time.perf_counter() - t_wait, 0.0)
+            for stage in PREPARED_STAGES:
+                timer.add(stage, prepared.wall[stage], prepared.cpu[stage])
+            frame, masks, feats = prepared.frame, prepared.masks, prepared.features
+            with timer("lift"):
+                obs, cloud = lifter.lift(frame, masks, feats)
+                scene.add(cloud)
+            with timer("track"):
+                tracker.step(obs, DepthView.from_frame(frame, config.lift.pixel_stride))
+                views.append(DepthView.from_frame(frame, config.refine.visibility_stride))
+            masks_total += len(masks)
+            if i == n // 2:  # the preview looks through the middle camera of the scan
+                camera = {"K": frame.intrinsics.tolist(), "pose": frame.pose.tolist(),
+                          "width": frame.width, "height": frame.height}
+            if live_writer is not None:
+                with timer("live"):
+                    live_writer.maybe_publish(i + 1, n, tracker, scene, config.lift.voxel_size)
+            progress("track", (i + 1) / n, f"frame {i + 1}/{n}: {len(masks)} masks, {len(tracker.tracks)} tracks")
+    finally:
+        frames.close()  # stops the prefetch worker on cancel or error
     with timer("track"):
         tracks = tracker.finish()
     progress("refine", 0.0, f"refining {len(tracks)} tracks")
@@ -136,6 +152,11 @@ def run_pipeline(scan: Scan, config: PipelineConfig | None = None, *, progress: 
             classify_instances(result, scan, config)
         result.timings = dict(timer.total)
         progress("classify", 1.0, "labelled")
+    if live_writer is not None:  # the final snapshot is the result, whatever refined it
+        with timer("live"):
+            live_writer.publish_final(result, n)
+        result.timings = dict(timer.total)
+        result.meta["live"] = {"snapshots": live_writer.seq, "seconds": round(live_writer.cost, 4)}
     return result
 
 

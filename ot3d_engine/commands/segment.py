@@ -18,6 +18,7 @@ from ..config_checks import argument_type, check_config
 from ..errors import OT3DError, ScanError
 from ..io import load_scan
 from ..io.atomic import check_output, output_lock
+from ..output.live import LiveOptions
 from ..output.scene_io import write_scene
 from ..pipeline import run_pipeline
 from ..progress import ProgressBar
@@ -47,6 +48,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fov", type=float, help="mesh/point-cloud input: horizontal field of view, degrees")
     p.add_argument("--up", help="mesh/point-cloud input: up axis x|y|z|-x|-y|-z (default: from the file)")
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not a terminal")
+    p.add_argument("--prefetch", type=argument_type("scan.prefetch"),
+                   help="frames read and segmented ahead on a worker thread (default 4; 0 = sequential, same result)")
+    p.add_argument("--live", metavar="DIR", help="publish snapshots of the tracker's state into DIR while frames "
+                                                 "stream (DIR/latest names the newest; see output/live.py)")
+    p.add_argument("--live-every", type=argument_type("live.every"), default=10, help="frames between snapshots (default 10)")
+    p.add_argument("--live-seconds", type=argument_type("live.seconds"),
+                   help="seconds between snapshots (default: by frames only)")
     p.add_argument("--strict", action="store_true", help="exit with status 2 when the result is empty (0 instances)")
 
 
@@ -73,6 +81,8 @@ def config_from_args(args) -> PipelineConfig:
         cfg.scan.max_frames = args.max_frames
     if args.voxel_size is not None:
         cfg.lift.voxel_size = args.voxel_size
+    if args.prefetch is not None:
+        cfg.scan.prefetch = args.prefetch
     if args.vocabulary:
         cfg.vocabulary = [w.strip() for w in args.vocabulary.split(",") if w.strip()]
     return cfg
@@ -86,6 +96,7 @@ def run(args) -> int:
     check_config(cfg)
     out = Path(args.out)
     check_output(out)
+    live_options(args)  # a bad --live folder fails before any frame is read
     with output_lock(out):
         depth_min, depth_max = reader_depth_range(cfg.scan)
         scan = load_scan(args.scan, layout=args.layout, stride=cfg.scan.stride, max_frames=cfg.scan.max_frames,
@@ -97,7 +108,7 @@ def run(args) -> int:
         check_mesh_early(scan, cfg, given=bool(args.mesh))
         bar = ProgressBar(enabled=True if args.progress else None)
         try:
-            result = run_pipeline(scan, cfg, progress=bar)
+            result = run_pipeline(scan, cfg, progress=bar, live=live_options(args))
         finally:
             bar.close()
         write_scene(result, out, scan_path=scan.path, config=cfg.to_dict(),
@@ -118,6 +129,19 @@ def run(args) -> int:
         if args.strict:
             raise OT3DError(f"{scan.path}: empty result (0 instances) and --strict given")
     return 0
+
+
+def live_options(args) -> LiveOptions | None:
+    if not args.live:
+        return None
+    directory = Path(args.live)
+    if directory.exists() and not directory.is_dir():
+        raise OT3DError(f"--live: {directory} exists and is not a folder")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OT3DError(f"--live: cannot create {directory}: {exc.strerror}") from None
+    return LiveOptions(directory, every=args.live_every, seconds=args.live_seconds)
 
 
 def check_mesh_early(scan, cfg, given: bool) -> None:

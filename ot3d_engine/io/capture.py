@@ -134,6 +134,20 @@ def depth_png(path: Path) -> Loader:
     return lambda: read_uint16_image(path, "depth")
 
 
+def depth_npy(path: Path) -> Loader:
+    """A depth array saved with numpy (nerfstudio and Stray Scanner allow .npy besides PNG)."""
+    def load():
+        try:
+            return np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise ScanError(path, f"cannot read depth array: {exc}") from None
+    return load
+
+
+def depth_file(path: Path) -> Loader:
+    return depth_npy(path) if path.suffix.lower() == ".npy" else depth_png(path)
+
+
 def confidence_png(path: Path) -> Loader | None:
     if not path.is_file():
         return None

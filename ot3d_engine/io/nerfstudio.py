@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import ScanError
 from ..types import Scan
-from .capture import CaptureCamera, CaptureFrame, capture_scan, color_file, depth_png
+from .capture import CaptureCamera, CaptureFrame, capture_scan, color_file, depth_file
 from .conventions import engine_poses, intrinsics_matrix
 from .frames import pose_problems
 from .undistort import MODELS, undistort as undistort_images
@@ -92,7 +92,7 @@ def read_nerfstudio(path: str | Path, *, depth_min: float = 0.1, depth_max: floa
         for p, what in ((color, "image"), (depth, "depth image")):
             if not p.is_file():
                 raise ScanError(p, f"{what} listed in {tf.name} (frame {i + 1}) not found")
-        frames.append(CaptureFrame(i, color.stem, color_file(color), _depth_loader(depth), str(depth),
+        frames.append(CaptureFrame(i, color.stem, color_file(color), depth_file(depth), str(depth),
                                    K=K, K_size=size))
         distortion.append((model, coeffs))
     if not frames:
@@ -127,16 +127,6 @@ def _undistorter(distortion: list, models: set, undistort: bool, tf: Path):
 
     return post
 
-
-def _depth_loader(p: Path):
-    if p.suffix.lower() == ".npy":
-        def load():
-            try:
-                return np.load(p, allow_pickle=False)
-            except (ValueError, OSError) as exc:
-                raise ScanError(p, f"cannot read depth array: {exc}") from None
-        return load
-    return depth_png(p)
 
 
 def _load(tf: Path) -> dict:

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import ScanError
 from ..types import Scan
-from .capture import CaptureCamera, CaptureFrame, capture_scan, confidence_png, depth_png
+from .capture import CaptureCamera, CaptureFrame, capture_scan, confidence_png, depth_npy, depth_png
 from .conventions import engine_poses, intrinsics_from_values, quaternion_pose_rows
 from .frames import pose_problems
 from .video import VideoFrames
@@ -57,7 +57,7 @@ def read_strayscanner(path: str | Path, *, depth_min: float = 0.1, depth_max: fl
             depth = depth_png(d)
         elif d.with_suffix(".npy").is_file():
             d = d.with_suffix(".npy")
-            depth = _npy(d)
+            depth = depth_npy(d)
         else:
             raise ScanError(d, "depth image for this odometry row is missing")
         frames.append(CaptureFrame(n, f"{n:06d}", lambda size, n=n: video.frame(n, size), depth, str(d),
@@ -115,12 +115,3 @@ def _csv_numbers(p: Path, columns: int) -> np.ndarray:
     except ValueError:
         raise ScanError(p, "camera matrix contains a non-numeric value") from None
 
-
-def _npy(p: Path):
-    def load():
-        try:
-            return np.load(p, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise ScanError(p, f"cannot read depth array: {exc}") from None
-
-    return load

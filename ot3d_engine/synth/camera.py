@@ -18,15 +18,10 @@ def intrinsics(width: int, height: int) -> np.ndarray:
 
 
 def look_at(eye: np.ndarray, target: np.ndarray, up=(0.0, 0.0, 1.0)) -> np.ndarray:
-    z = target - eye
-    z = z / np.linalg.norm(z)
-    x = np.cross(z, np.asarray(up, dtype=np.float64))
-    x = x / np.linalg.norm(x)
-    y = np.cross(z, x)
-    pose = np.eye(4)
-    pose[:3, :3] = np.stack([x, y, z], 1)
-    pose[:3, 3] = eye
-    return pose
+    from ..render.camera_paths import look_at as camera_look_at  # one look-at for real and virtual views
+
+    return camera_look_at(np.asarray(eye, dtype=np.float64), np.asarray(target, dtype=np.float64),
+                          np.asarray(up, dtype=np.float64))
 
 
 def orbit_path(room: Room, frames: int, rng: np.random.Generator) -> np.ndarray:

@@ -95,6 +95,8 @@ def test_segment_selected_object_labels_its_vertices_and_corrections_undo(ext_sc
     remaining = {int(o["instance_id"]) for o in bpy.data.collections["Instances"].objects}
     assert dominant["cube"] not in remaining
     assert not np.any(attr(scene.ot3d.scene_object, "instance_id") == dominant["cube"])
+    after = attr(bpy.data.objects["TableModel"], "instance_id")  # the object's own ids follow
+    np.testing.assert_array_equal(after, np.where(ids == dominant["cube"], 0, ids))
     with bpy.context.temp_override(window=bpy.context.window_manager.windows[0]):
         bpy.ops.ed.undo()
     restored = {int(o["instance_id"]) for o in bpy.data.collections["Instances"].objects}

@@ -326,7 +326,7 @@ def test_view_options_are_checked_before_rendering(tmp_path):
 @pytest.mark.slow
 def test_engine_job_segments_a_mesh_file_handed_over_like_the_add_on_will(tmp_path):
     """The add-on's route: a segment job on a PLY of the object's geometry (real worker process)."""
-    from addon import engine_job
+    from addon.engine_link import engine_job
 
     geo = two_boxes_on_a_floor()
     write_mesh_ply(tmp_path / "object.ply", geo)

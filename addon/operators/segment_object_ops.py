@@ -10,10 +10,10 @@ import bpy
 import numpy as np
 
 from ..engine_link.source import engine_module
-from ..scene import segmentation as seg
+from ..scene import object_labels, segmentation as seg
 from ..scene.materialize import load_scene_folder, materialize
-from .job_operator import ResultRefused
-from .segment_ops import OT3D_OT_segment, backend_params, unavailable_backends
+from .job_operator import EngineJobOperator, ResultRefused
+from .segment_ops import backend_params, stage_weights, unavailable_backends
 
 OBJECT_PLY = "object.ply"
 
@@ -64,13 +64,15 @@ def write_object_ply(path: Path, arrays: dict[str, np.ndarray]) -> None:
     engine_module("io.ply").write_ply(path, vertex, arrays["faces"] if len(arrays["faces"]) else None)
 
 
-class OT3D_OT_segment_object(OT3D_OT_segment):
+class OT3D_OT_segment_object(EngineJobOperator, bpy.types.Operator):
     """Segment the active mesh object into instances; the ids land on the object as an
     'instance_id' point attribute"""
 
     bl_idname = "ot3d.segment_object"
     bl_label = "Segment Selected Object"
     bl_options = {"REGISTER", "UNDO"}
+    job_name = "segment"  # the Segment job, fed a geometry file instead of a scan folder
+    keeps_job_folder = True
 
     views: bpy.props.IntProperty(name="Views", description="Rendered views (0: the engine's default)",
                                  default=0, min=0, max=2000)
@@ -103,6 +105,9 @@ class OT3D_OT_segment_object(OT3D_OT_segment):
             raise ValueError(next(iter(blocked.values())))
         return params
 
+    def stage_weights(self, params: dict) -> dict[str, float]:
+        return stage_weights(params)
+
     def apply_result(self, context, outcome) -> str:
         name, n = getattr(self, "_target", ("", 0))
         obj = bpy.data.objects.get(name)
@@ -112,11 +117,12 @@ class OT3D_OT_segment_object(OT3D_OT_segment):
             raise ResultRefused("the engine returned no labels for the object's vertices")
         vertex, _ = engine_module("io.ply").read_ply(outcome.files["input_labels"])
         ids = np.asarray(vertex["instance_id"], np.int32)
+        index = np.asarray(vertex.get("point_index", np.full(len(ids), -1)), np.int32)
         if len(ids) != n:
             raise ValueError(f"{len(ids)} labels for {n} vertices")
         data = load_scene_folder(Path(outcome.files["instances"]).parent)
-        _, objects = materialize(context.scene, data)
-        seg.set_int_attr(obj.data, seg.SCENE_ATTR, ids)
+        scene_obj, objects = materialize(context.scene, data)
+        object_labels.attach(scene_obj, obj, ids, index)
         return f"Segmented '{name}' ({n} vertices) into {len(objects)} instances"
 
 

@@ -18,10 +18,10 @@ from .segment_ops import backend_params, stage_weights, unavailable_backends
 OBJECT_PLY = "object.ply"
 
 
-def object_arrays(obj: bpy.types.Object, depsgraph) -> dict[str, np.ndarray]:
-    """World-space vertices, triangles and vertex colours (RGB uint8) of the object's own
-    vertex list: with modifiers that keep it (ids must map 1:1 back onto obj.data), else the
-    base mesh. Texture images are not sent (vertex colours only)."""
+def object_arrays(obj: bpy.types.Object) -> dict[str, np.ndarray]:
+    """World-space vertices, triangles and vertex colours (RGB uint8) of the base mesh
+    (modifiers not applied: the ids must map 1:1 back onto obj.data's vertices). Image
+    textures are not sent yet, only a colour attribute."""
     mesh = obj.data
     n = len(mesh.vertices)
     co = np.empty(n * 3, np.float32)
@@ -91,7 +91,7 @@ class OT3D_OT_segment_object(EngineJobOperator, bpy.types.Operator):
         if obj.get(seg.ROLE) in ("scene", "instance"):
             raise ValueError(f"'{obj.name}' is a segmentation result; select the original object")
         job_dir.mkdir(parents=True, exist_ok=True)
-        arrays = object_arrays(obj, context.evaluated_depsgraph_get())
+        arrays = object_arrays(obj)
         write_object_ply(job_dir / OBJECT_PLY, arrays)
         self._target = (obj.name, len(arrays["points"]))
         params = {**backend_params(context.scene.ot3d), "superpoints": False}  # superpoints need a scan mesh file

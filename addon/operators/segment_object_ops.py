@@ -90,6 +90,9 @@ class OT3D_OT_segment_object(EngineJobOperator, bpy.types.Operator):
             raise ValueError("Select a mesh or point-cloud object first (Segment Selected Object)")
         if obj.get(seg.ROLE) in ("scene", "instance"):
             raise ValueError(f"'{obj.name}' is a segmentation result; select the original object")
+        blocked = unavailable_backends(context)
+        if blocked:
+            raise ValueError(next(iter(blocked.values())))
         job_dir.mkdir(parents=True, exist_ok=True)
         arrays = object_arrays(obj)
         write_object_ply(job_dir / OBJECT_PLY, arrays)
@@ -100,9 +103,6 @@ class OT3D_OT_segment_object(EngineJobOperator, bpy.types.Operator):
             params["views"] = int(self.views)
         if min(self.resolution) > 0:
             params["resolution"] = [int(self.resolution[0]), int(self.resolution[1])]
-        blocked = unavailable_backends(context)
-        if blocked:
-            raise ValueError(next(iter(blocked.values())))
         return params
 
     def stage_weights(self, params: dict) -> dict[str, float]:

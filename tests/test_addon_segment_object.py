@@ -61,7 +61,7 @@ def test_segment_selected_object_labels_its_vertices_and_corrections_undo(ext_sc
     assert set(np.unique(parts)) == set(PARTS)
     bpy.ops.ed.undo_push(message="model built")
 
-    assert bpy.ops.ot3d.segment_object(views=10, resolution=(160, 120)) == {"FINISHED"}, scene.ot3d.last_error
+    assert bpy.ops.ot3d.segment_object(views=16, resolution=(160, 120)) == {"FINISHED"}, scene.ot3d.last_error
     obj = bpy.data.objects["TableModel"]
     ids = attr(obj, "instance_id")
     assert len(ids) == n and ids.dtype == np.int32
@@ -72,8 +72,9 @@ def test_segment_selected_object_labels_its_vertices_and_corrections_undo(ext_sc
         top = np.bincount(own[own > 0]).argmax() if (own > 0).any() else 0
         dominant[name] = int(top)
         share = float(np.mean(own == top))
-        if name != "table":  # small objects: one id covers most of their vertices
+        if name != "table":  # small objects: one id covers most of their vertices (bottoms are hidden)
             assert top > 0 and share >= 0.6, (name, share, np.unique(own, return_counts=True))
+            assert np.mean(own[own > 0] == top) >= 0.85, (name, np.unique(own, return_counts=True))
     objects = [dominant[k] for k in ("cube", "ball_a", "ball_b")]
     assert len(set(objects)) == 3 and dominant["table"] not in objects, dominant
 

@@ -23,15 +23,15 @@ def _modules():
         from .engine_link import (backends, engine_job, overall_progress, runner, setup_env,  # noqa: F401
                                   source, tier)
         from .scene import (corrections, display, export, job_folders, job_status,  # noqa: F401
-                            materialize, segmentation)
+                            materialize, object_labels, segmentation)
         from .operators import (correct_ops, env_ops, export_ops, import_ops, job_operator,  # noqa: F401
-                                query_ops, segment_ops)
+                                query_ops, segment_object_ops, segment_ops)
         from .ui import panels, preferences, properties
     finally:
         sys.dont_write_bytecode = keep
 
-    return (properties, preferences, env_ops, job_operator, segment_ops, import_ops, correct_ops, export_ops,
-            query_ops, panels)
+    return (properties, preferences, env_ops, job_operator, segment_ops, segment_object_ops, import_ops, correct_ops,
+            export_ops, query_ops, panels)
 
 
 def _menu_import(self, context):

@@ -37,6 +37,9 @@ def _scan_path(params: dict) -> Path:
 def _load_scan(params: dict):
     from .io import load_scan
 
+    if params.get("geometry"):  # a Blender object, written by the add-on (issue 13)
+        return _object_scan(params)
+
     scan = load_scan(_scan_path(params), layout=params.get("layout") or None,
                      stride=max(int(params.get("stride", 1)), 1), max_frames=params.get("max_frames"),
                      intrinsics=params.get("intrinsics") or None, depth_scale=params.get("depth_scale") or None)
@@ -48,6 +51,15 @@ def _load_scan(params: dict):
             raise ScanError(mesh, "superpoint mesh not found")
         scan.mesh_path = mesh
     return scan
+
+
+def _object_scan(params: dict):
+    from .render.object_input import object_scan
+
+    resolution = params.get("resolution")
+    return object_scan(Path(params["geometry"]).expanduser(), views=params.get("views") or None,
+                       resolution=tuple(int(x) for x in resolution) if resolution else None,
+                       up=params.get("up") or "z")
 
 
 def build_config(params: dict):

@@ -7,7 +7,7 @@ from contextlib import nullcontext
 import bpy
 from bpy.props import IntProperty, StringProperty
 
-from ..scene import corrections, segmentation as seg
+from ..scene import corrections, object_labels, segmentation as seg
 
 
 def _has_segmentation(context) -> bool:
@@ -36,6 +36,7 @@ class _Correction:
             bpy.ops.object.mode_set(mode="OBJECT")
         try:
             message = self.apply(context)
+            object_labels.sync(context.scene)  # a segmented object's own ids follow
         except corrections.CorrectionError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}

@@ -18,19 +18,26 @@ def segment_params(settings) -> dict:
     """The job's params from the sidebar options (mapped onto PipelineConfig by the engine)."""
     if not settings.scan_path.strip():
         raise ValueError("Choose a scan folder first (Scan field in the OpenTrack3D panel)")
-    vocab = [w.strip() for w in settings.vocabulary.replace(";", ",").split(",") if w.strip()]
     return {
         "scan": bpy.path.abspath(settings.scan_path),
         "layout": None if settings.layout == "AUTO" else settings.layout,
         "stride": int(settings.frame_stride),
         "max_frames": int(settings.max_frames) or None,
+        **backend_params(settings),
+        "superpoints": bool(settings.superpoints),
+        "mesh": bpy.path.abspath(settings.mesh_path) if settings.mesh_path.strip() else None,
+    }
+
+
+def backend_params(settings) -> dict:
+    """The sidebar's backend and vocabulary options, shared by every kind of Segment input."""
+    vocab = [w.strip() for w in settings.vocabulary.replace(";", ",").split(",") if w.strip()]
+    return {
         "vocabulary": vocab,
         "segmenter": backends.engine_name("segmenter", settings.segmenter),
         "features": backends.engine_name("features", settings.features),
         "classifier": backends.engine_name("classifier", settings.classifier) or None,
         "tracker": backends.engine_name("tracker", settings.tracker),
-        "superpoints": bool(settings.superpoints),
-        "mesh": bpy.path.abspath(settings.mesh_path) if settings.mesh_path.strip() else None,
         "preview": True,
     }
 

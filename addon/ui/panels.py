@@ -89,6 +89,10 @@ class OT3D_PT_segment(_Sidebar, bpy.types.Panel):
             row = layout.row()
             row.enabled = not blocked
             row.operator("ot3d.segment", icon="PLAY")
+            row = layout.row()
+            obj = context.active_object
+            row.enabled = not blocked and obj is not None and obj.type == "MESH"
+            row.operator("ot3d.segment_object", icon="MESH_DATA")
             if s.status and s.status != s.last_error:
                 layout.label(text=s.status)
         if s.last_error:

@@ -21,16 +21,22 @@ from ..types import SceneResult
 
 
 def nearest_ids(result: SceneResult, positions: np.ndarray, radius: float) -> np.ndarray:
-    labelled = result.instance_ids > 0
-    out = np.zeros(len(positions), dtype=np.int32)
-    if not labelled.any() or not len(positions):
-        return out
-    tree = cKDTree(result.points[labelled])
-    ids = result.instance_ids[labelled]
-    d, j = tree.query(positions, k=1, distance_upper_bound=radius)
+    index = nearest_point_index(result, positions, radius)
+    return np.where(index >= 0, result.instance_ids[np.maximum(index, 0)], 0).astype(np.int32)
+
+
+def nearest_point_index(result: SceneResult, positions: np.ndarray, radius: float) -> np.ndarray:
+    """Per position, the nearest labelled scene point within `radius` (-1: none). Kept in
+    input_instances.ply so that the add-on can carry corrections of the scene's ids over
+    to the input (ids = scene ids[point_index])."""
+    labelled = np.flatnonzero(result.instance_ids > 0)
+    out = np.full(len(positions), -1, dtype=np.int64)
+    if not len(labelled) or not len(positions):
+        return out.astype(np.int32)
+    d, j = cKDTree(result.points[labelled]).query(positions, k=1, distance_upper_bound=radius)
     hit = np.isfinite(d)
-    out[hit] = ids[j[hit]]
-    return out
+    out[hit] = labelled[j[hit]]
+    return out.astype(np.int32)
 
 
 def face_ids(faces: np.ndarray, vertex_ids: np.ndarray, centroid_ids: np.ndarray) -> np.ndarray:
@@ -76,6 +82,7 @@ def write_input_labels(out_dir: str | Path, geo: Geometry, result: SceneResult, 
     if geo.colors is not None:
         vertex.update(red=geo.colors[:, 0], green=geo.colors[:, 1], blue=geo.colors[:, 2])
     vertex["instance_id"] = labels["kept_vertex"]
+    vertex["point_index"] = nearest_point_index(result, geo.points, 2.0 * voxel_size)
     write_ply(out / "input_instances.ply", vertex, geo.faces if geo.is_mesh else None)
     written.append("input_instances.ply")
     return written

@@ -27,7 +27,7 @@ def _live_probe(ext):
     class Probe(seg_op.__mro__[1]):  # the EngineJobOperator mix-in
         job_name = "segment"
         keeps_job_folder = True
-        live_view = True
+        live_view = True  # what run_modal sets
         _live = None
         job_params = seg_op.job_params
         apply_result = seg_op.apply_result

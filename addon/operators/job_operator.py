@@ -33,6 +33,7 @@ class EngineJobOperator:
 
     job_name = ""
     keeps_job_folder = False
+    live_view = False  # the modal path sets it: someone watches (a background run has no one)
     _job = None
     _timer = None
     _progress = None
@@ -98,6 +99,7 @@ class EngineJobOperator:
 
     def run_modal(self, context):
         """Start the job and follow it from a window timer (the UI stays responsive)."""
+        self.live_view = True
         job = self._start(context)
         if job is None:
             return {"CANCELLED"}

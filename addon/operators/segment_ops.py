@@ -90,7 +90,6 @@ class OT3D_OT_segment(EngineJobOperator, bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
     job_name = "segment"
     keeps_job_folder = True
-    live_view = False  # set by the modal path: a background/scripted run has no one watching
     _live = None
 
     def job_params(self, context, job_dir: Path) -> dict:
@@ -101,10 +100,6 @@ class OT3D_OT_segment(EngineJobOperator, bpy.types.Operator):
         if self.live_view:
             params["live"] = {"dir": str(job_dir / "live"), "every": LIVE_EVERY, "seconds": LIVE_SECONDS}
         return params
-
-    def run_modal(self, context):
-        self.live_view = True
-        return super().run_modal(context)
 
     def live_update(self, context, job) -> None:
         live = (job.params or {}).get("live")

@@ -120,6 +120,11 @@ def test_updating_500k_points_in_place_takes_at_most_50_ms(ext_scene):
         assert np.array_equal(colours, engine_module("output.palette").instance_colors(ids))
         print(f"live update of {n} points: median {np.median(times) * 1000:.1f} ms")
         assert np.median(times) <= 0.050, times
+        # the user deleted the live object mid-run: the next snapshot brings it back
+        bpy.data.objects.remove(cloud.obj)
+        cloud.show(rng.random((10, 3), dtype=np.float32), np.arange(10, dtype=np.int32))
+        assert len(bpy.data.objects[LIVE].data.vertices) == 10
+        assert [m.name for m in bpy.data.meshes if m.name.startswith(LIVE)] == [LIVE]  # no orphan left
     finally:
         cloud.remove()
-    assert LIVE not in bpy.data.objects
+    assert LIVE not in bpy.data.objects and LIVE not in bpy.data.meshes

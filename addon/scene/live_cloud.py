@@ -42,6 +42,7 @@ class LiveCloud:
         self.instances = 0  # instances in the shown snapshot
         self.update_s = 0.0  # the last update's time in Blender (read excluded)
         self._created: list = []  # material / node group this cloud added to the file
+        self._mesh_name = ""
 
     def refresh(self) -> bool:
         """Show the newest snapshot if `latest` changed; True when the object was updated."""
@@ -63,7 +64,7 @@ class LiveCloud:
         """Put `points` into the live object, coloured by instance, with an `instance_id` attribute."""
         t0 = time.perf_counter()
         ids = np.ascontiguousarray(instance_ids, dtype=np.int32)
-        obj = self.obj or self._new_object()
+        obj = self._existing() or self._new_object()
         mesh = obj.data
         if len(mesh.vertices) != len(points):
             seg.set_points(mesh, points)
@@ -78,7 +79,7 @@ class LiveCloud:
 
     def remove(self) -> None:
         """Delete the live object (and what it alone brought into the file)."""
-        if self.obj is not None:
+        if self._existing() is not None:
             mesh = self.obj.data
             bpy.data.objects.remove(self.obj)
             bpy.data.meshes.remove(mesh)
@@ -88,9 +89,27 @@ class LiveCloud:
                 (bpy.data.materials if isinstance(block, bpy.types.Material) else bpy.data.node_groups).remove(block)
         self._created = []
 
+    def _existing(self) -> bpy.types.Object | None:
+        """The live object, unless the user deleted it meanwhile (then the next snapshot makes a new one)."""
+        try:
+            if self.obj is not None and self.obj.name in bpy.data.objects:
+                return self.obj
+        except ReferenceError:
+            pass
+        if self.obj is not None:
+            self._drop_orphan_mesh()
+        self.obj = None
+        return None
+
+    def _drop_orphan_mesh(self) -> None:
+        mesh = bpy.data.meshes.get(self._mesh_name)
+        if mesh is not None and mesh.users == 0:
+            bpy.data.meshes.remove(mesh)
+
     def _new_object(self) -> bpy.types.Object:
         before = {(type(b).__name__, b.name) for b in (*bpy.data.materials, *bpy.data.node_groups)}
         mesh = bpy.data.meshes.new(LIVE_OBJECT_NAME)
+        self._mesh_name = mesh.name
         obj = bpy.data.objects.new(LIVE_OBJECT_NAME, mesh)
         obj[seg.ROLE] = ROLE_LIVE
         self.scene.collection.objects.link(obj)  # no collection of its own: nothing else to undo

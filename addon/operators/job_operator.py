@@ -33,6 +33,7 @@ class EngineJobOperator:
 
     job_name = ""
     keeps_job_folder = False
+    live_view = False  # the modal path sets it: someone watches (a background run has no one)
     _job = None
     _timer = None
     _progress = None
@@ -48,6 +49,12 @@ class EngineJobOperator:
     def stage_weights(self, params: dict) -> dict[str, float]:
         """Each engine stage's share of the job, in order (see overall_progress); {} = one stage."""
         return {}
+
+    def live_update(self, context, job: engine_job.EngineJob) -> None:
+        """On each timer tick of the modal path: show what the engine has published so far."""
+
+    def live_end(self, context) -> None:
+        """The job ended (finished, failed or cancelled): remove whatever live_update showed."""
 
     # -- running -------------------------------------------------------------------------
     def _start(self, context):
@@ -92,6 +99,7 @@ class EngineJobOperator:
 
     def run_modal(self, context):
         """Start the job and follow it from a window timer (the UI stays responsive)."""
+        self.live_view = True
         job = self._start(context)
         if job is None:
             return {"CANCELLED"}
@@ -111,6 +119,8 @@ class EngineJobOperator:
         if event.type != "TIMER" and event.type != "ESC":
             return {"PASS_THROUGH"}
         outcome = job.poll()  # progress messages update settings.progress/status (on_progress)
+        if outcome is None and event.type == "TIMER":
+            self.live_update(context, job)
         settings = context.scene.ot3d
         context.window_manager.progress_update(int(settings.progress * 100))
         if context.workspace is not None:
@@ -126,6 +136,7 @@ class EngineJobOperator:
         if self._job is not None:
             self._job.cancel()
             self._job.wait(timeout=10)
+        self.live_end(context)
         self._cleanup(context)
 
     def _cleanup(self, context):
@@ -138,6 +149,7 @@ class EngineJobOperator:
             context.workspace.status_text_set(None)
 
     def _finish(self, context, job: engine_job.EngineJob):
+        self.live_end(context)  # before the result: the final objects replace the live view
         try:
             return self._apply(context, job)
         finally:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import bpy
 
 from ..engine_link import backends
+from ..scene.live_cloud import LiveCloud
 from ..scene.materialize import load_scene_folder, materialize
 from ..ui import preferences
 from .job_operator import EngineJobOperator
 
 ROLES = ("segmenter", "features", "classifier", "tracker")
+# Live snapshots while frames stream (interactive runs only): every LIVE_EVERY frames or
+# LIVE_SECONDS, whichever comes first; the engine caps its publishing cost at 10% of the run.
+LIVE_EVERY = 5
+LIVE_SECONDS = 1.0
 
 
 def segment_params(settings) -> dict:
@@ -84,13 +90,30 @@ class OT3D_OT_segment(EngineJobOperator, bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
     job_name = "segment"
     keeps_job_folder = True
+    _live = None
 
     def job_params(self, context, job_dir: Path) -> dict:
         params = segment_params(context.scene.ot3d)
         blocked = unavailable_backends(context)
         if blocked:
             raise ValueError(next(iter(blocked.values())))
+        if self.live_view:
+            params["live"] = {"dir": str(job_dir / "live"), "every": LIVE_EVERY, "seconds": LIVE_SECONDS}
         return params
+
+    def live_update(self, context, job) -> None:
+        live = (job.params or {}).get("live")
+        if not live:
+            return
+        if self._live is None:
+            self._live = LiveCloud(context.scene, live["dir"])
+        self._live.refresh()
+
+    def live_end(self, context) -> None:
+        if self._live is not None:
+            self._live.remove()
+            shutil.rmtree(self._live.dir, ignore_errors=True)  # the kept job folder needs only the result
+            self._live = None
 
     def stage_weights(self, params: dict) -> dict[str, float]:
         return stage_weights(params)

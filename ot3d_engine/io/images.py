@@ -26,7 +26,8 @@ _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def _open_checked(path: Path, kind: str) -> Image.Image:
+def _read_bytes(path: Path, kind: str) -> bytes:
+    """The whole file, or a one-line error naming it: missing, unreadable or empty."""
     if not path.is_file():
         raise ScanError(path, f"{kind} image not found")
     try:
@@ -35,6 +36,11 @@ def _open_checked(path: Path, kind: str) -> Image.Image:
         raise ScanError(path, f"cannot read {kind} image: {exc.strerror or exc}") from None
     if not raw:
         raise ScanError(path, f"{kind} image is empty (0 bytes)")
+    return raw
+
+
+def _open_checked(path: Path, kind: str) -> Image.Image:
+    raw = _read_bytes(path, kind)
     if raw.startswith(_PNG_MAGIC):
         verify_png(path, raw, kind)
     try:
@@ -166,14 +172,7 @@ def _bits(mode: str) -> str:
 
 
 def _read_pgm16(path: Path, kind: str) -> np.ndarray:
-    if not path.is_file():
-        raise ScanError(path, f"{kind} image not found")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ScanError(path, f"cannot read {kind} image: {exc.strerror or exc}") from None
-    if not raw:
-        raise ScanError(path, f"{kind} image is empty (0 bytes)")
+    raw = _read_bytes(path, kind)
     if raw[:2] != b"P5":
         raise ScanError(path, f"not a binary PGM (magic {raw[:2]!r}, expected b'P5')")
     tokens, pos = [], 2

@@ -136,11 +136,18 @@ def run_cli(*args):
 
 
 @pytest.mark.slow
-def test_segment_mesh_file_end_to_end_labels_each_box_with_superpoints(tmp_path):
+@pytest.mark.parametrize("suffix", [".ply", ".glb"])
+def test_segment_mesh_file_end_to_end_labels_each_box_with_superpoints(tmp_path, suffix):
     geo = two_boxes_on_a_floor()
-    write_mesh_ply(tmp_path / "boxes.ply", geo)
+    path = tmp_path / f"boxes{suffix}"
+    if suffix == ".ply":
+        write_mesh_ply(path, geo)
+    else:  # glTF is +Y up: the same boxes stood on the y axis (a rotation, vertex order kept)
+        upright = geo.points[:, [0, 2, 1]] * np.array([1.0, 1.0, -1.0])
+        colours = np.column_stack([geo.colors, np.full(len(geo.colors), 255, np.uint8)])
+        trimesh.Trimesh(upright, geo.faces, vertex_colors=colours, process=False).export(path)
     out = tmp_path / "seg"
-    r = run_cli("segment", tmp_path / "boxes.ply", "--out", out, "--voxel-size", "0.02", "--views", "12",
+    r = run_cli("segment", path, "--out", out, "--voxel-size", "0.02", "--views", "12",
                 "--superpoints")  # superpoints run on the input mesh itself
     assert r.returncode == 0, r.stderr
     assert "rendered views" in r.stdout and "surface seen by >= 1 view" in r.stdout

@@ -528,3 +528,26 @@ def test_refinement_never_lowers_ap_on_synthetic_rooms(synthetic_rooms):
     before, after = np.mean(before, axis=0), np.mean(after, axis=0)
     assert np.all(after >= before), (before, after)  # AP50 and AP25 over the suite too
     assert after[0] > before[0]  # and the main metric actually improves
+
+
+def test_mesh_is_parsed_once_per_run_and_again_when_the_file_changes(tmp_path, monkeypatch):
+    """The CLI checks the mesh before the first frame and refinement needs it at the end:
+    one parse for both; a rewritten file is read anew."""
+    import ot3d_engine.io.mesh as mesh_module
+    from ot3d_engine.cli import main
+    from ot3d_engine.synth import generate_scene
+
+    room = generate_scene(tmp_path / "room", seed=0, frames=3, width=96, height=72)
+    parses = []
+    real_parse = mesh_module._parse_mesh
+    monkeypatch.setattr(mesh_module, "_parse_mesh", lambda path: parses.append(path) or real_parse(path))
+    monkeypatch.setattr(mesh_module, "_last_loaded", None)
+    assert main(["segment", str(room), "--out", str(tmp_path / "seg"), "--superpoints"]) == 0
+    assert parses == [room / "scene_mesh.ply"]
+    assert (tmp_path / "seg" / "mesh_instance_ids.txt").is_file()
+    first = load_mesh(room / "scene_mesh.ply")
+    assert len(parses) == 1
+    vertex, faces = read_ply(room / "scene_mesh.ply")
+    write_ply(room / "scene_mesh.ply", {k: vertex[k] for k in ("x", "y", "z")}, faces[:10])
+    second = load_mesh(room / "scene_mesh.ply")
+    assert len(parses) == 2 and len(second.faces) == 10 < len(first.faces)

@@ -41,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--voxel-size", type=argument_type("lift.voxel_size"), help="voxel size in metres (default: from the scan's scale)")
     p.add_argument("--classifier", help="label instances: mllm, clip or embedded (default: none)")
     p.add_argument("--vocabulary", help="comma-separated class names for open-vocabulary backends")
-    p.add_argument("--mesh", help="scene mesh (PLY/OBJ) for superpoint refinement (default: the scan's own, if any)")
+    p.add_argument("--mesh", help="scene mesh (PLY/OBJ/GLB) for superpoint refinement (default: the scan's own, if any)")
     p.add_argument("--superpoints", action="store_true", help="snap instances to mesh superpoints (needs a mesh)")
     p.add_argument("--views", type=int, help="mesh/point-cloud input: rendered views (default follows the scale)")
     p.add_argument("--resolution", help="mesh/point-cloud input: view size WxH (default 640x480)")

@@ -1,4 +1,4 @@
-"""Scene meshes (PLY/OBJ) for superpoint refinement, checked on load.
+"""Scene meshes (PLY/OBJ/GLB/glTF) for superpoint refinement, checked on load.
 
 Problems are repaired when the vertex indexing can stay as in the file (per-vertex outputs
 follow the ScanNet convention of one label per file vertex): NaN vertices and degenerate
@@ -41,12 +41,35 @@ class Mesh:
         return len(self.faces) == 0
 
 
+_last_loaded: tuple[tuple, Mesh] | None = None  # (file identity, mesh): see load_mesh
+
+
 def load_mesh(path: str | Path, require_faces: bool = False) -> Mesh:
-    """Read and check a PLY or OBJ mesh. A file without faces loads as a point cloud, or is
-    an error when `require_faces` (superpoints need triangles)."""
+    """Read and check a PLY, OBJ or GLB/glTF mesh. A file without faces loads as a point
+    cloud, or is an error when `require_faces` (superpoints need triangles).
+
+    The last mesh read is kept while its file is unchanged (same inode, size and times): the CLI
+    parses the mesh before the first frame so a broken file fails early, and the pipeline's
+    refinement asks for it again at the end."""
+    global _last_loaded
     path = Path(path)
     if not path.is_file():
         raise ScanError(path, "mesh file not found")
+    stat = path.stat()
+    identity = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    if _last_loaded is not None and _last_loaded[0] == identity:
+        mesh = _last_loaded[1]
+    else:
+        mesh = _parse_mesh(path)
+        _last_loaded = (identity, mesh)
+    if require_faces and mesh.is_point_cloud:
+        why = "; ".join(mesh.notes) if mesh.notes else "the file has no faces"
+        raise ScanError(path, f"no usable faces (a point cloud: {why}); "
+                              "superpoints need a triangle mesh")
+    return mesh
+
+
+def _parse_mesh(path: Path) -> Mesh:
     suffix = path.suffix.lower()
     if suffix == ".ply":
         props, faces = read_ply(path)
@@ -64,14 +87,14 @@ def load_mesh(path: str | Path, require_faces: bool = False) -> Mesh:
     elif suffix == ".obj":
         vertices, colors, faces = _read_obj(path)
         attributes = {}
+    elif suffix in (".glb", ".gltf"):  # through trimesh, as the renderer reads it: same vertices
+        from .geometry_files import read_geometry
+
+        geo = read_geometry(path)
+        vertices, colors, faces, attributes = geo.points, geo.colors, geo.faces, {}
     else:
-        raise ScanError(path, f"unsupported mesh format {path.suffix!r} (use .ply or .obj)")
-    mesh = check_mesh(vertices, faces, path=path, colors=colors, attributes=attributes)
-    if require_faces and mesh.is_point_cloud:
-        why = "; ".join(mesh.notes) if mesh.notes else "the file has no faces"
-        raise ScanError(path, f"no usable faces (a point cloud: {why}); "
-                              "superpoints need a triangle mesh")
-    return mesh
+        raise ScanError(path, f"unsupported mesh format {path.suffix!r} (use .ply, .obj, .glb or .gltf)")
+    return check_mesh(vertices, faces, path=path, colors=colors, attributes=attributes)
 
 
 def check_mesh(vertices: np.ndarray, faces: np.ndarray | None, path: str | Path | None = None,

@@ -5,20 +5,15 @@
 # installed; it runs on the CPU). Run by CI after scripts/test.sh; optional on a workstation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY="${PYTHON:-python3}"
+source scripts/venv_lib.sh
 VENV=.venv-tv
-if [ ! -x "$VENV/bin/python" ]; then
-    echo "test_torchvision: creating $VENV with $($PY --version)" >&2
-    "$PY" -m venv "$VENV"
-fi
-stamp="$VENV/.ot3d-installed"
-want="$(cat pyproject.toml scripts/test_torchvision.sh | sha256sum | cut -d' ' -f1)"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+
+install_torchvision() {
     echo "test_torchvision: installing torch 2.14.1 + torchvision 0.29.1 and the project into $VENV" >&2
-    "$VENV/bin/python" -m pip install -q --upgrade pip >&2
-    "$VENV/bin/python" -m pip install -q torch==2.14.1 torchvision==0.29.1 >&2
+    "$1" -m pip install -q torch==2.14.1 torchvision==0.29.1 >&2
     # the project's own requirements, but its torch pin: read from pyproject.toml, not repeated here
-    mapfile -t deps < <("$VENV/bin/python" - <<'PYEOF'
+    local deps
+    mapfile -t deps < <("$1" - <<'PYEOF'
 import re, tomllib
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]
 for dep in project["dependencies"] + project["optional-dependencies"]["test"]:
@@ -26,10 +21,10 @@ for dep in project["dependencies"] + project["optional-dependencies"]["test"]:
         print(dep)
 PYEOF
 )
-    "$VENV/bin/python" -m pip install -q "${deps[@]}" >&2
-    "$VENV/bin/python" -m pip install -q --no-deps -e . >&2
-    echo "$want" > "$stamp"
-fi
+    "$1" -m pip install -q "${deps[@]}" >&2
+    "$1" -m pip install -q --no-deps -e . >&2
+}
+ensure_venv "$VENV" test_torchvision "$(cat pyproject.toml scripts/test_torchvision.sh | sha256sum | cut -d' ' -f1)" install_torchvision
 "$VENV/bin/python" -c "import torch, torchvision; print('test_torchvision: torch', torch.__version__, \
 'torchvision', torchvision.__version__)"
 exec "$VENV/bin/python" -m pytest -q tests/test_models_*.py "$@"

@@ -73,7 +73,7 @@ class LiveCloud:
         ids = np.asarray(self.arrays["instance_ids"], np.int32)
         uniq, counts = np.unique(ids[ids > 0], return_counts=True)
         scores = counts / counts.max() if len(counts) else counts
-        instances = [{"id": int(i), "label": seg.UNLABELLED, "score": round(float(s), 4), "label_score": 0.0}
+        instances = [{"id": int(i), "label": seg.UNLABELLED, "score": float(s), "label_score": 0.0}
                      for i, s in zip(uniq, scores)]
         return SceneData(points=np.asarray(self.arrays["points"], np.float32),
                          colors=np.asarray(self.arrays["colors"], np.uint8), instance_ids=ids,

@@ -4,7 +4,9 @@ Interactive: invoke starts the worker and returns to Blender; a window timer pol
 progress goes to the status bar and the sidebar, Esc (or the Cancel button) cancels.
 Background (`blender -b`, bpy module) or scripted `execute`: the same job, waited for
 synchronously. Blender data is only touched once a result has arrived and been read,
-so a cancelled, failed or crashed job leaves the scene as it was.
+so a cancelled, failed or crashed job leaves the scene as it was; the one exception is a
+cancel with the panel's "Keep partial result" on, where an operator that showed a live view
+(`partial_result`) turns what it showed into an ordinary result (an undo step like any other).
 """
 
 from __future__ import annotations
@@ -55,6 +57,11 @@ class EngineJobOperator:
 
     def live_end(self, context) -> None:
         """The job ended (finished, failed or cancelled): remove whatever live_update showed."""
+
+    def partial_result(self, context, job: engine_job.EngineJob) -> str | None:
+        """Cancelled with "Keep partial result" on, before live_end: make what the live view
+        shows an ordinary result; the message to report, or None (nothing to keep)."""
+        return None
 
     # -- running -------------------------------------------------------------------------
     def _start(self, context):
@@ -149,9 +156,12 @@ class EngineJobOperator:
             context.workspace.status_text_set(None)
 
     def _finish(self, context, job: engine_job.EngineJob):
+        kept = None
+        if job.outcome.status == "cancelled" and context.scene.ot3d.keep_partial:
+            kept = self._keep_partial(context, job)  # before live_end, which removes what it keeps
         self.live_end(context)  # before the result: the final objects replace the live view
         try:
-            return self._apply(context, job)
+            return kept if kept is not None else self._apply(context, job)
         finally:
             if not (self.keeps_job_folder and job.outcome.ok):
                 job.discard()
@@ -176,6 +186,25 @@ class EngineJobOperator:
             return self._fail(context, f"Could not read the engine's result: {exc}")
         settings.progress = self._progress.finish() if self._progress is not None else 1.0
         settings.status = message
+        self.report({"INFO"}, message)
+        _redraw(context)
+        return {"FINISHED"}
+
+    def _keep_partial(self, context, job: engine_job.EngineJob):
+        """The operator's return value when the partial result was kept, else None (an
+        ordinary cancel follows). The job folder goes as for any cancel: the partial result
+        lives in the .blend only."""
+        state = job_status.of(context.scene)
+        try:
+            message = self.partial_result(context, job)
+        except Exception as exc:  # an unreadable snapshot: say so; the cancel itself stands
+            state.log = engine_log(job) + "\n-- keeping the partial result --\n" + traceback.format_exc()
+            return self._fail(context, f"Cancelled; could not keep the partial result: {exc}")
+        if message is None:
+            return None
+        context.scene.ot3d.running = False
+        state.log = engine_log(job)
+        context.scene.ot3d.status = message
         self.report({"INFO"}, message)
         _redraw(context)
         return {"FINISHED"}
@@ -230,7 +259,7 @@ def _redraw(context) -> None:
 
 
 class OT3D_OT_cancel_job(bpy.types.Operator):
-    """Stop the running engine job (its process is ended; the scene is left unchanged)"""
+    """Stop the running engine job (its process is ended; the scene is left unchanged, unless "Keep partial result" is on)"""
 
     bl_idname = "ot3d.cancel_job"
     bl_label = "Cancel"

@@ -8,6 +8,7 @@ from pathlib import Path
 import bpy
 
 from ..engine_link import backends
+from ..scene import job_status
 from ..scene.live_cloud import LiveCloud
 from ..scene.materialize import load_scene_folder, materialize
 from ..ui import preferences
@@ -107,13 +108,28 @@ class OT3D_OT_segment(EngineJobOperator, bpy.types.Operator):
             return
         if self._live is None:
             self._live = LiveCloud(context.scene, live["dir"])
-        self._live.refresh()
+        if self._live.refresh():
+            job_status.of(context.scene).show_live(self._live.meta)  # the panel's readout
 
     def live_end(self, context) -> None:
+        job_status.of(context.scene).clear_live()
         if self._live is not None:
             self._live.remove()
             shutil.rmtree(self._live.dir, ignore_errors=True)  # the kept job folder needs only the result
             self._live = None
+
+    def partial_result(self, context, job) -> str | None:
+        """The newest live snapshot (what the live view shows after one more refresh) becomes
+        the segmentation; None when none was shown (the cancel then changes nothing)."""
+        if self._live is None or not self._live.latest:
+            return None
+        self._live.refresh()  # one published after the last timer tick
+        data = self._live.partial_segmentation((job.params or {}).get("scan"))
+        meta = self._live.meta
+        scene_obj, objects = materialize(context.scene, data)
+        scene_obj["partial"] = f"frame {meta.get('frame', 0)}/{meta.get('frames', 0)}"
+        return (f"Cancelled at frame {meta.get('frame', 0)}/{meta.get('frames', 0)}; "
+                f"kept the partial result: {len(objects)} instances")
 
     def stage_weights(self, params: dict) -> dict[str, float]:
         return stage_weights(params)

@@ -4,7 +4,8 @@ The engine writes `<job_dir>/live/snapshot-NNNNNN.npz|json` and a `latest` point
 atomic (ot3d_engine/output/live.py); what `latest` names is complete, so numpy alone reads
 it here. The object is a preview, not a segmentation: corrections and export never see it,
 and it goes when the job ends (the final result replaces it) or is cancelled (the scene is
-left as it was, including the material and node group if this cloud created them).
+left as it was, including the material and node group if this cloud created them, unless
+the user chose to keep the shown snapshot: `partial_segmentation` makes it an ordinary one).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 
 from . import display, segmentation as seg
 from ..engine_link.source import engine_module
+from .segmentation import SceneData
 
 LIVE_OBJECT_NAME = "OT3D Live"
 ROLE_LIVE = "live"
@@ -26,7 +28,7 @@ ROLE_LIVE = "live"
 def read_snapshot(directory: Path, name: str) -> tuple[dict, dict[str, np.ndarray]]:
     meta = json.loads((directory / f"{name}.json").read_text(encoding="utf-8"))
     with np.load(directory / f"{name}.npz") as z:
-        arrays = {k: z[k] for k in ("points", "instance_ids")}
+        arrays = {k: z[k] for k in ("points", "colors", "instance_ids")}
     return meta, arrays
 
 
@@ -38,7 +40,8 @@ class LiveCloud:
         self.dir = Path(directory)
         self.obj: bpy.types.Object | None = None
         self.latest = ""
-        self.meta: dict = {}
+        self.meta: dict = {}  # the shown snapshot's json: frame, frames, instances, points, final
+        self.arrays: dict[str, np.ndarray] = {}  # the shown snapshot's arrays (kept for a partial result)
         self.instances = 0  # instances in the shown snapshot
         self.update_s = 0.0  # the last update's time in Blender (read excluded)
         self._created: list = []  # material / node group this cloud added to the file
@@ -57,8 +60,24 @@ class LiveCloud:
         except (FileNotFoundError, OSError, ValueError, KeyError):  # pruned between reads: next tick
             return False
         self.show(arrays["points"], arrays["instance_ids"])
-        self.latest, self.meta = name, meta
+        self.latest, self.meta, self.arrays = name, meta, arrays
         return True
+
+    def partial_segmentation(self, scan: str | None) -> SceneData | None:
+        """The shown snapshot as an ordinary segmentation (None before the first one): the
+        tracker's ids as they are (the colours the user saw stay), unlabelled, each instance
+        scored by its size relative to the largest (no refinement ran to rate it; bigger
+        fragments were seen more), `source` the scan, since the job folder goes with the job."""
+        if not self.latest:
+            return None
+        ids = np.asarray(self.arrays["instance_ids"], np.int32)
+        uniq, counts = np.unique(ids[ids > 0], return_counts=True)
+        scores = counts / counts.max() if len(counts) else counts
+        instances = [{"id": int(i), "label": seg.UNLABELLED, "score": float(s), "label_score": 0.0}
+                     for i, s in zip(uniq, scores)]
+        return SceneData(points=np.asarray(self.arrays["points"], np.float32),
+                         colors=np.asarray(self.arrays["colors"], np.uint8), instance_ids=ids,
+                         instances=instances, source=scan or "", meta={"scan": scan})
 
     def show(self, points: np.ndarray, instance_ids: np.ndarray) -> None:
         """Put `points` into the live object, coloured by instance, with an `instance_id` attribute."""

@@ -84,7 +84,11 @@ class OT3D_PT_segment(_Sidebar, bpy.types.Panel):
 
         if s.running:
             layout.progress(factor=s.progress, type="BAR", text=s.status or "running")
+            readout = job_status.of(context.scene).live_readout
+            if readout:
+                layout.label(text=readout, icon="POINTCLOUD_DATA")
             layout.operator("ot3d.cancel_job", icon="CANCEL")
+            layout.prop(s, "keep_partial")  # read when the cancel arrives: it may be switched on now
         else:
             row = layout.row()
             row.enabled = not blocked
@@ -93,6 +97,7 @@ class OT3D_PT_segment(_Sidebar, bpy.types.Panel):
             obj = context.active_object
             row.enabled = not blocked and obj is not None and obj.type == "MESH"
             row.operator("ot3d.segment_object", icon="MESH_DATA")
+            layout.prop(s, "keep_partial")
             if s.status and s.status != s.last_error:
                 layout.label(text=s.status)
         if s.last_error:

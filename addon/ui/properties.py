@@ -93,6 +93,10 @@ class OT3D_SceneSettings(bpy.types.PropertyGroup):
                           description="How masks are followed from frame to frame")
     superpoints: BoolProperty(name="Superpoint refinement", default=False,
                               description="Snap instances to mesh superpoints (needs a superpoint mesh)")
+    keep_partial: BoolProperty(name="Keep partial result", default=False,
+                               description="Cancelling Segment (Esc or Cancel) keeps the instances the live view "
+                                           "shows as an ordinary, unlabelled segmentation (undoable). Off: a "
+                                           "cancel leaves the scene as it was")
     import_frustums: BoolProperty(name="Camera frustums", default=False)
     import_voxel: FloatProperty(name="Import voxel", default=0.02, min=0.001, max=1.0, unit="LENGTH")
     point_radius: FloatProperty(name="Point size", default=0.01, min=0.0005, max=0.5, unit="LENGTH",

@@ -90,9 +90,10 @@ class LiveCloud:
         else:  # same size: move the vertices, no reallocation
             mesh.attributes["position"].data.foreach_set("vector", np.ascontiguousarray(points, np.float32).ravel())
         seg.set_int_attr(mesh, seg.SCENE_ATTR, ids)
-        seg.set_colors(mesh, _colors_by_instance(ids))
+        present, rgba = _linear_rgba_by_instance(ids)
+        seg.set_linear_rgba(mesh, rgba)
         mesh.update()
-        self.instances = int(len(np.unique(ids[ids > 0])))
+        self.instances = int(np.count_nonzero(present > 0))
         obj["instances"] = self.instances
         self.update_s = time.perf_counter() - t0
 
@@ -139,8 +140,18 @@ class LiveCloud:
         return obj
 
 
-def _colors_by_instance(ids: np.ndarray) -> np.ndarray:
-    """One palette lookup per instance, then a gather per point (the palette of the final result)."""
-    uniq, inverse = np.unique(ids, return_inverse=True)
-    table = engine_module("output.palette").instance_colors(uniq)
-    return table[inverse.ravel()]
+def _linear_rgba_by_instance(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the ids present, per-point linear RGBA in the final result's palette): one palette row
+    per instance, then a gather per point. Counting ids instead of sorting the points keeps a
+    500k-point update well under its 50 ms (np.unique over the points was most of it)."""
+    lo, hi = int(ids.min(initial=0)), int(ids.max(initial=0))
+    if lo >= 0 and hi < 1 << 22:
+        present = np.flatnonzero(np.bincount(ids, minlength=1))
+        row = np.zeros(hi + 1, np.int64)
+        row[present] = np.arange(len(present))
+        index = row[ids]
+    else:
+        present, index = np.unique(ids, return_inverse=True)
+    table = np.ones((len(present), 4), np.float32)
+    table[:, :3] = seg.srgb_to_linear(engine_module("output.palette").instance_colors(present))
+    return present, table[index.ravel()]

@@ -98,11 +98,16 @@ def get_int_attr(mesh: bpy.types.Mesh, name: str) -> np.ndarray:
 
 
 def set_colors(mesh: bpy.types.Mesh, colors_u8: np.ndarray) -> None:
-    attr = mesh.color_attributes.get(display.COLOR_ATTR) or mesh.color_attributes.new(
-        display.COLOR_ATTR, "FLOAT_COLOR", "POINT")
     rgba = np.ones((len(colors_u8), 4), dtype=np.float32)
     rgba[:, :3] = srgb_to_linear(colors_u8)
-    attr.data.foreach_set("color", rgba.ravel())
+    set_linear_rgba(mesh, rgba)
+
+
+def set_linear_rgba(mesh: bpy.types.Mesh, rgba: np.ndarray) -> None:
+    """Nx4 float32 linear RGBA, as the point colour attribute stores it."""
+    attr = mesh.color_attributes.get(display.COLOR_ATTR) or mesh.color_attributes.new(
+        display.COLOR_ATTR, "FLOAT_COLOR", "POINT")
+    attr.data.foreach_set("color", np.ascontiguousarray(rgba, dtype=np.float32).ravel())
     mesh.color_attributes.active_color = attr
 
 

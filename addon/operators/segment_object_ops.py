@@ -1,5 +1,6 @@
 """Segment Selected Object: the active mesh (an import or a model) goes to the engine as a
-PLY in the job folder and comes back as an `instance_id` point attribute on that very
+PLY in the job folder, with its image texture (if any) as a sidecar .npz beside it
+(scene/object_texture.py), and comes back as an `instance_id` point attribute on that very
 object, plus the usual per-instance objects (the Segment job, its corrections, export)."""
 
 from __future__ import annotations
@@ -10,18 +11,20 @@ import bpy
 import numpy as np
 
 from ..engine_link.source import engine_module
-from ..scene import object_labels, segmentation as seg
+from ..scene import object_labels, object_texture, segmentation as seg
 from ..scene.materialize import load_scene_folder, materialize
 from .job_operator import EngineJobOperator, ResultRefused
 from .segment_ops import backend_params, stage_weights, unavailable_backends
 
 OBJECT_PLY = "object.ply"
+TEXTURE_NPZ = "object_texture.npz"
 
 
 def object_arrays(obj: bpy.types.Object) -> dict[str, np.ndarray]:
     """World-space vertices, triangles and vertex colours (RGB uint8) of the base mesh
-    (modifiers not applied: the ids must map 1:1 back onto obj.data's vertices). Image
-    textures are not sent yet, only a colour attribute."""
+    (modifiers not applied: the ids must map 1:1 back onto obj.data's vertices; the
+    evaluated mesh of a Subdivision or Geometry Nodes modifier has other vertices). The
+    faces are the loop triangles, in the order the texture's corner UVs follow."""
     mesh = obj.data
     n = len(mesh.vertices)
     co = np.empty(n * 3, np.float32)
@@ -93,12 +96,20 @@ class OT3D_OT_segment_object(EngineJobOperator, bpy.types.Operator):
         blocked = unavailable_backends(context)
         if blocked:
             raise ValueError(next(iter(blocked.values())))
-        job_dir.mkdir(parents=True, exist_ok=True)
         arrays = object_arrays(obj)
+        image, warning = object_texture.object_image(obj)  # a missing image fails here, before any work
+        job_dir.mkdir(parents=True, exist_ok=True)
+        if warning:
+            self.report({"WARNING"}, warning)
         write_object_ply(job_dir / OBJECT_PLY, arrays)
         self._target = (obj.name, len(arrays["points"]))
         params = {**backend_params(context.scene.ot3d), "superpoints": False}  # superpoints need a scan mesh file
         params["geometry"] = str(job_dir / OBJECT_PLY)
+        if image is not None:
+            sidecar = engine_module("render.object_texture")
+            sidecar.write_object_texture(job_dir / TEXTURE_NPZ, sidecar.ObjectTexture(
+                corner_uv=image.corner_uv, image=image.image, name=image.name))
+            params["texture"] = str(job_dir / TEXTURE_NPZ)
         if self.views:
             params["views"] = int(self.views)
         if min(self.resolution) > 0:

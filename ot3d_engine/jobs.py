@@ -58,7 +58,9 @@ def _object_scan(params: dict):
 
     resolution = params.get("resolution")
     texture = Path(params["texture"]).expanduser() if params.get("texture") else None
-    return object_scan(Path(params["geometry"]).expanduser(), texture=texture, views=params.get("views") or None,
+    evaluated = Path(params["evaluated_geometry"]).expanduser() if params.get("evaluated_geometry") else None
+    return object_scan(Path(params["geometry"]).expanduser(), evaluated=evaluated, texture=texture,
+                       views=params.get("views") or None,
                        resolution=tuple(int(x) for x in resolution) if resolution else None,
                        up=params.get("up") or "z")
 

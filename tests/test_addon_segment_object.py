@@ -284,3 +284,98 @@ def test_texture_pixels_arrive_as_srgb_bytes_top_row_first(ext_scene, tmp_path):
     packed.pack()
     os.remove(path)
     np.testing.assert_array_equal(image_srgb(packed), got)  # the packed copy, the file gone
+
+
+def test_which_image_and_which_uvs(ext_scene):
+    """No image: None (the colour attribute is sent). Two slots, one textured: that image,
+    with a warning for the other slot's triangles. The UV Map node's map wins over the
+    render-active one. No UV map: no texture, a warning. Big images are subsampled."""
+    ext, scene = ext_scene
+    object_image = ext.scene.object_texture.object_image
+    bpy.ops.mesh.primitive_grid_add(x_subdivisions=4, y_subdivisions=2, size=1.0)
+    obj = bpy.context.active_object
+    mesh = obj.data
+    mesh.calc_loop_triangles()
+    assert object_image(obj, mesh) == (None, "")  # no material
+    plain = bpy.data.materials.new("Plain")
+    mesh.materials.append(plain)
+    assert object_image(obj, mesh) == (None, "")  # a material without an image
+
+    image = quadrant_image()
+    textured = textured_material(image)
+    mesh.materials.append(textured)
+    index = np.zeros(len(mesh.polygons), np.int32)
+    index[: len(index) // 4] = 1  # a quarter of the faces textured: still the object's only image
+    mesh.polygons.foreach_set("material_index", index)
+    mesh.calc_loop_triangles()
+    got, warning = object_image(obj, mesh)
+    assert got.name == "Quadrants" and got.corner_uv.shape == (len(mesh.loop_triangles), 3, 2)
+    assert f"{len(mesh.loop_triangles) * 3 // 4} of {len(mesh.loop_triangles)} triangles use materials without image" \
+        in warning, warning
+
+    second = mesh.uv_layers.new(name="Second")  # not active for render
+    second.data.foreach_set("uv", np.full(len(mesh.loops) * 2, 0.25, np.float32))
+    assert np.abs(object_image(obj, mesh)[0].corner_uv - 0.25).max() > 0.1  # the render-active map
+    tree = textured.node_tree
+    node = tree.nodes.new("ShaderNodeUVMap")
+    node.uv_map = "Second"
+    tree.links.new(node.outputs["UV"], next(n for n in tree.nodes if n.type == "TEX_IMAGE").inputs["Vector"])
+    np.testing.assert_array_equal(object_image(obj, mesh)[0].corner_uv, 0.25)
+
+    while mesh.uv_layers:
+        mesh.uv_layers.remove(mesh.uv_layers[0])
+    assert object_image(obj, mesh) == (None, f"'{obj.name}' has no UV map: its image texture 'Quadrants' was not sent")
+
+    big = bpy.data.images.new("Big", ext.scene.object_texture.MAX_SIDE + 10, 4)
+    assert ext.scene.object_texture.image_srgb(big).shape == (2, (ext.scene.object_texture.MAX_SIDE + 10 + 1) // 2, 3)
+
+
+# --- modifiers ------------------------------------------------------------------------------
+
+def test_modifiers_are_rendered_and_the_ids_land_on_the_own_vertices(ext_scene):
+    """A Subdivision Surface turns the 8-vertex cube into a blob well inside its corners:
+    the engine renders the blob, and each of obj.data's vertices (the corners too) takes the
+    id of the nearest rendered vertex."""
+    ext, scene = ext_scene
+    ops = bpy.ops.mesh
+    ops.primitive_grid_add(x_subdivisions=24, y_subdivisions=16, size=1.0, location=(0, 0, 0))
+    table = bpy.context.active_object
+    table.scale = (1.2, 0.8, 1.0)
+    _tag(table, 1)
+    ops.primitive_cube_add(size=0.24, location=(-0.3, 0.0, 0.3))  # held above the table: its corners are nearest the blob
+    cube = bpy.context.active_object
+    _tag(cube, 2)
+    for o in (table, cube):
+        o.select_set(True)
+    bpy.context.view_layer.objects.active = table
+    assert bpy.ops.object.join() == {"FINISHED"}
+    model = bpy.context.active_object
+    model.name = "Modified"
+    model.location = (0.5, 1.0, 0.7)
+    subsurf = model.modifiers.new("Subdivision", "SUBSURF")
+    subsurf.levels = 3
+    n = len(model.data.vertices)
+    parts = attr(model, "part")
+    evaluated = model.evaluated_get(bpy.context.evaluated_depsgraph_get()).to_mesh()
+    shown = np.empty(len(evaluated.vertices) * 3, np.float32)
+    evaluated.vertices.foreach_get("co", shown)
+    shown = shown.reshape(-1, 3)
+    model.evaluated_get(bpy.context.evaluated_depsgraph_get()).to_mesh_clear()
+    corners = positions(model)[parts == 2]
+    assert len(corners) == 8 and len(shown) > 4 * n
+    gap = np.linalg.norm(corners[:, None] - shown[None], axis=2).min(axis=1)
+    assert gap.min() > 0.05  # farther from the rendered surface than label transfer reaches
+
+    assert bpy.ops.ot3d.segment_object(views=12, resolution=(160, 120)) == {"FINISHED"}, scene.ot3d.last_error
+    model = bpy.data.objects["Modified"]
+    assert len(model.data.vertices) == n and [m.name for m in model.modifiers] == ["Subdivision"]  # nothing applied
+    ids = attr(model, "instance_id")
+    assert len(ids) == n
+    cube_ids = ids[parts == 2]
+    assert cube_ids[0] > 0 and (cube_ids == cube_ids[0]).all(), cube_ids  # the corners too
+    table_ids = ids[parts == 1]
+    assert np.mean(table_ids != cube_ids[0]) > 0.95
+
+    info = engine_module("output.scene_io").read_scene(Path(scene.ot3d.scene_object["source"])).meta["virtual_views"]
+    sent, _ = engine_module("io.ply").read_ply(Path(info["input"]).with_name("object_evaluated.ply"))
+    assert len(sent["x"]) == len(shown) and info["points"] == n

@@ -39,10 +39,10 @@ class ObjectImage:
     name: str
 
 
-def object_image(obj: bpy.types.Object) -> tuple[ObjectImage | None, str]:
-    """The object's base-colour texture (None when it has none: its colour attribute is
-    used then) and a warning for the user ("" if none). Call after mesh.calc_loop_triangles()."""
-    mesh = obj.data
+def object_image(obj: bpy.types.Object, mesh: bpy.types.Mesh) -> tuple[ObjectImage | None, str]:
+    """The base-colour texture of `obj` (None when it has none: its colour attribute is used
+    then), UVs from `mesh` (obj.data or its evaluated mesh), and a warning for the user
+    ("" if none). Call after mesh.calc_loop_triangles()."""
     slots = [slot.material for slot in obj.material_slots]
     if not slots or not len(mesh.loop_triangles):
         return None, ""

@@ -6,6 +6,11 @@ neither trimesh nor open3d. Without open3d a mesh cannot be ray-cast, so its sur
 sampled into a dense cloud and splatted; the labels still go back onto the mesh's own
 vertices and faces (scan.meta["geometry"] stays the mesh).
 
+An object with modifiers comes as two PLYs: its own mesh (obj.data, the labels go there)
+and the mesh its modifiers make (rendered). Each own vertex takes the label of the rendered
+vertex nearest to it: a Subdivision Surface shrinks the surface away from its cage, farther
+than label transfer's reach, so the own vertices are snapped onto the rendered mesh first.
+
 An image texture comes as a sidecar (render.object_texture): the views are rendered from a
 copy of the mesh split at its UV seams, coloured from the texture on both paths (ray-cast
 texture lookup, or texture-coloured surface samples); the labels go onto the unsplit mesh.
@@ -45,6 +50,18 @@ def read_object_ply(path: str | Path) -> Geometry:
     return check_geometry(geo)
 
 
+def snapped_onto(own: Geometry, shown: Geometry) -> Geometry:
+    """The object's own mesh with each vertex moved onto the nearest vertex of the mesh its
+    modifiers make, so that it takes that vertex's label (input_instances.ply then holds
+    these snapped positions, one per own vertex, as before)."""
+    from scipy.spatial import cKDTree
+
+    _, nearest = cKDTree(shown.points).query(own.points)
+    return Geometry(points=shown.points[nearest], faces=own.faces, colors=own.colors, up=own.up, path=own.path,
+                    notes=[*own.notes, f"modifiers: {len(shown.points)} rendered vertices; labels onto "
+                                       f"the object's own {len(own.points)}, each from its nearest"])
+
+
 def can_raycast() -> bool:
     return importlib.util.find_spec("open3d") is not None
 
@@ -74,26 +91,31 @@ def surface_cloud(geo: Geometry, seed: int = 0) -> Geometry:
     return check_geometry(cloud)
 
 
-def object_scan(path: str | Path, *, texture: str | Path | None = None, views: int | None = None,
-                resolution: tuple[int, int] | None = None, up: str | None = "z", depth_min: float = 0.1,
-                depth_max: float = 6.0) -> Scan:
-    """`texture`: the add-on's texture sidecar, if the object has one. Blender's world is
-    Z-up, hence the default `up` (an explicit axis also keeps the cloud path off open3d's
-    normal estimation)."""
+def object_scan(path: str | Path, *, evaluated: str | Path | None = None, texture: str | Path | None = None,
+                views: int | None = None, resolution: tuple[int, int] | None = None, up: str | None = "z",
+                depth_min: float = 0.1, depth_max: float = 6.0) -> Scan:
+    """`evaluated`: the PLY of the mesh the object's modifiers make, if it has any;
+    `texture`: the texture sidecar (its corner UVs follow the rendered mesh's faces).
+    Blender's world is Z-up, hence the default `up` (an explicit axis also keeps the cloud
+    path off open3d's normal estimation)."""
     from .virtual_scan import geometry_scan
 
     geo = read_object_ply(path)
-    rendered = geo
+    shown = read_object_ply(evaluated) if evaluated is not None else geo
+    rendered = shown
     if texture is not None:
-        face_count = len(geo.faces) if geo.is_mesh else 0
-        rendered = textured_mesh(geo, read_object_texture(texture, face_count))
+        face_count = len(shown.faces) if shown.is_mesh else 0
+        rendered = textured_mesh(shown, read_object_texture(texture, face_count))
     if rendered.is_mesh and not can_raycast():
         rendered = surface_cloud(rendered)
     scan = geometry_scan(rendered, depth_min=depth_min, depth_max=depth_max, views=views,
                          resolution=resolution, up=up)
+    if shown is not geo:
+        geo = snapped_onto(geo, shown)
+        scan.meta["virtual"]["notes"].append(geo.notes[-1])
     if rendered is not geo:  # labels onto the object's own mesh, not the samples or the split copy
         scan.meta["geometry"] = geo
-        scan.meta["virtual"].update(points=int(len(geo.points)), faces=int(len(geo.faces)))
+        scan.meta["virtual"].update(points=int(len(geo.points)), faces=int(len(geo.faces)) if geo.is_mesh else 0)
         if not rendered.is_mesh:
             scan.meta["virtual"]["geometry"] = "mesh (splatted)"
     return scan

@@ -155,6 +155,11 @@ def textured_material(image, name: str = "Textured"):
     return material
 
 
+def _part(obj, part: int) -> None:
+    values = np.full(len(obj.data.vertices), part, np.int32)
+    obj.data.attributes.new("part", "INT", "POINT").data.foreach_set("value", values)
+
+
 def build_textured_model(material, name: str = "TexturedModel"):
     """A table top (a grid: its own UVs are its local x, y + 0.5) with a cube on it, one
     textured material, no colour attribute."""
@@ -162,14 +167,14 @@ def build_textured_model(material, name: str = "TexturedModel"):
     ops.primitive_grid_add(x_subdivisions=24, y_subdivisions=16, size=1.0, location=(0, 0, 0))
     table = bpy.context.active_object
     table.scale = (1.2, 0.8, 1.0)
-    table.data.attributes.new("part", "INT", "POINT").data.foreach_set("value", np.ones(len(table.data.vertices), np.int32))
+    _part(table, 1)
     ops.primitive_cube_add(size=0.2, location=(-0.3, 0.1, 0.1))
     bpy.ops.object.mode_set(mode="EDIT")
     ops.select_all(action="SELECT")
     ops.subdivide(number_cuts=3)
     bpy.ops.object.mode_set(mode="OBJECT")
     cube = bpy.context.active_object
-    cube.data.attributes.new("part", "INT", "POINT").data.foreach_set("value", np.full(len(cube.data.vertices), 2, np.int32))
+    _part(cube, 2)
     for o in (table, cube):
         o.select_set(True)
     bpy.context.view_layer.objects.active = table
@@ -284,6 +289,8 @@ def test_texture_pixels_arrive_as_srgb_bytes_top_row_first(ext_scene, tmp_path):
     packed.pack()
     os.remove(path)
     np.testing.assert_array_equal(image_srgb(packed), got)  # the packed copy, the file gone
+    with pytest.raises(ValueError, match="image 'Tiles': tiled images are not supported as a texture"):
+        image_srgb(bpy.data.images.new("Tiles", 4, 4, tiled=True))
 
 
 def test_which_image_and_which_uvs(ext_scene):
@@ -342,7 +349,7 @@ def test_modifiers_are_rendered_and_the_ids_land_on_the_own_vertices(ext_scene):
     table = bpy.context.active_object
     table.scale = (1.2, 0.8, 1.0)
     _tag(table, 1)
-    ops.primitive_cube_add(size=0.24, location=(-0.3, 0.0, 0.3))  # held above the table: its corners are nearest the blob
+    ops.primitive_cube_add(size=0.24, location=(-0.3, 0.0, 0.3))  # held up: its corners are nearest the blob
     cube = bpy.context.active_object
     _tag(cube, 2)
     for o in (table, cube):

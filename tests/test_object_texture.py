@@ -71,7 +71,8 @@ def rendered_against_texture(scan, margin: float) -> tuple[float, int]:
         k = frame.intrinsics
         cam = np.stack([(cols - k[0, 2]) / k[0, 0] * d, (rows - k[1, 2]) / k[1, 1] * d, d], axis=1)
         world = cam @ frame.pose[:3, :3].T + frame.pose[:3, 3]
-        inside = ~near_a_border(world, margin) & (np.abs(world[:, 0]) < 0.5 - margin) & (np.abs(world[:, 1]) < 0.25 - margin)
+        on_quad = (np.abs(world[:, 0]) < 0.5 - margin) & (np.abs(world[:, 1]) < 0.25 - margin)
+        inside = on_quad & ~near_a_border(world, margin)
         got = frame.color[rows[inside], cols[inside]]
         good += int(np.all(got == expected_colour(world[inside]), axis=1).sum())
         total += int(inside.sum())

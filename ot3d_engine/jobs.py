@@ -57,7 +57,10 @@ def _object_scan(params: dict):
     from .render.object_input import object_scan
 
     resolution = params.get("resolution")
-    return object_scan(Path(params["geometry"]).expanduser(), views=params.get("views") or None,
+    texture = Path(params["texture"]).expanduser() if params.get("texture") else None
+    evaluated = Path(params["evaluated_geometry"]).expanduser() if params.get("evaluated_geometry") else None
+    return object_scan(Path(params["geometry"]).expanduser(), evaluated=evaluated, texture=texture,
+                       views=params.get("views") or None,
                        resolution=tuple(int(x) for x in resolution) if resolution else None,
                        up=params.get("up") or "z")
 

@@ -1,28 +1,36 @@
 """Segment Selected Object: the active mesh (an import or a model) goes to the engine as a
-PLY in the job folder and comes back as an `instance_id` point attribute on that very
-object, plus the usual per-instance objects (the Segment job, its corrections, export)."""
+PLY in the job folder, with its image texture (if any) as a sidecar .npz beside it
+(scene/object_texture.py), and comes back as an `instance_id` point attribute on that very
+object, plus the usual per-instance objects (the Segment job, its corrections, export).
+
+Modifiers: the engine renders the mesh they make (a second PLY, from the depsgraph), but the
+ids land on obj.data's own vertices, each taking the id of the nearest rendered vertex (the
+engine maps them, it has scipy's k-d tree; Blender's Python has numpy only)."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import bpy
 import numpy as np
 
 from ..engine_link.source import engine_module
-from ..scene import object_labels, segmentation as seg
+from ..scene import object_labels, object_texture, segmentation as seg
 from ..scene.materialize import load_scene_folder, materialize
 from .job_operator import EngineJobOperator, ResultRefused
 from .segment_ops import backend_params, stage_weights, unavailable_backends
 
 OBJECT_PLY = "object.ply"
+EVALUATED_PLY = "object_evaluated.ply"
+TEXTURE_NPZ = "object_texture.npz"
 
 
-def object_arrays(obj: bpy.types.Object) -> dict[str, np.ndarray]:
-    """World-space vertices, triangles and vertex colours (RGB uint8) of the base mesh
-    (modifiers not applied: the ids must map 1:1 back onto obj.data's vertices). Image
-    textures are not sent yet, only a colour attribute."""
-    mesh = obj.data
+def object_arrays(obj: bpy.types.Object, mesh: bpy.types.Mesh | None = None) -> dict[str, np.ndarray]:
+    """World-space vertices, triangles and vertex colours (RGB uint8) of obj.data (the ids
+    map 1:1 back onto its vertices) or of `mesh` (the evaluated one). The faces are the loop
+    triangles, in the order the texture's corner UVs follow."""
+    mesh = obj.data if mesh is None else mesh
     n = len(mesh.vertices)
     co = np.empty(n * 3, np.float32)
     mesh.vertices.foreach_get("co", co)
@@ -36,6 +44,24 @@ def object_arrays(obj: bpy.types.Object) -> dict[str, np.ndarray]:
     if colors is not None:
         out["colors"] = colors
     return out
+
+
+def has_modifiers(obj: bpy.types.Object) -> bool:
+    """Whether what the viewport shows is not obj.data as it is (modifiers, shape keys)."""
+    return any(m.show_viewport for m in obj.modifiers) or obj.data.shape_keys is not None
+
+
+@contextmanager
+def evaluated_mesh(context, obj: bpy.types.Object):
+    """The mesh the viewport shows (None when that is obj.data itself); freed afterwards."""
+    if not has_modifiers(obj):
+        yield None
+        return
+    evaluated = obj.evaluated_get(context.evaluated_depsgraph_get())
+    try:
+        yield evaluated.to_mesh()
+    finally:
+        evaluated.to_mesh_clear()
 
 
 def vertex_colors(mesh: bpy.types.Mesh) -> np.ndarray | None:
@@ -93,12 +119,29 @@ class OT3D_OT_segment_object(EngineJobOperator, bpy.types.Operator):
         blocked = unavailable_backends(context)
         if blocked:
             raise ValueError(next(iter(blocked.values())))
-        job_dir.mkdir(parents=True, exist_ok=True)
         arrays = object_arrays(obj)
+        with evaluated_mesh(context, obj) as shown:
+            evaluated = object_arrays(obj, shown) if shown is not None else None
+            if evaluated is not None and not len(evaluated["points"]):
+                raise ValueError(f"'{obj.name}': its modifiers leave no geometry to segment")
+            # a missing image fails here, before any work; its UVs follow the rendered mesh's faces
+            image, warning = object_texture.object_image(obj, obj.data if shown is None else shown)
+        job_dir.mkdir(parents=True, exist_ok=True)
+        if warning:
+            self.report({"WARNING"}, warning)
         write_object_ply(job_dir / OBJECT_PLY, arrays)
+        if evaluated is not None:
+            write_object_ply(job_dir / EVALUATED_PLY, evaluated)
         self._target = (obj.name, len(arrays["points"]))
         params = {**backend_params(context.scene.ot3d), "superpoints": False}  # superpoints need a scan mesh file
         params["geometry"] = str(job_dir / OBJECT_PLY)
+        if evaluated is not None:
+            params["evaluated_geometry"] = str(job_dir / EVALUATED_PLY)
+        if image is not None:
+            sidecar = engine_module("render.object_texture")
+            sidecar.write_object_texture(job_dir / TEXTURE_NPZ, sidecar.ObjectTexture(
+                corner_uv=image.corner_uv, image=image.image, name=image.name))
+            params["texture"] = str(job_dir / TEXTURE_NPZ)
         if self.views:
             params["views"] = int(self.views)
         if min(self.resolution) > 0:

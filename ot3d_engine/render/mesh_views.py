@@ -13,6 +13,7 @@ import open3d as o3d
 
 from ..io.geometry_files import Geometry
 from .camera_paths import Intrinsics
+from .texture import sample_texture
 
 LIGHT = np.array([0.3, 0.5, 1.0]) / np.linalg.norm([0.3, 0.5, 1.0])
 
@@ -66,16 +67,6 @@ class MeshRenderer:
         if geo.face_colors is not None:
             return geo.face_colors[tri].copy()
         return self._face_shade[tri].copy()
-
-
-def sample_texture(texture: np.ndarray, uv: np.ndarray) -> np.ndarray:
-    """Nearest-texel lookup; u right, v up (OpenGL/glTF/OBJ convention), wrapping."""
-    h, w = texture.shape[:2]
-    u = np.mod(uv[..., 0], 1.0)
-    v = np.mod(uv[..., 1], 1.0)
-    col = np.clip(np.floor(u * w), 0, w - 1).astype(np.int64)
-    row = np.clip(np.floor((1.0 - v) * h), 0, h - 1).astype(np.int64)
-    return texture[row, col]
 
 
 def _normal_shading(points: np.ndarray, faces: np.ndarray) -> np.ndarray:

@@ -30,18 +30,25 @@ def _tag(obj, part: int) -> None:
     mesh.color_attributes.active_color = colour
 
 
-def build_table_scene():
+def table_and_cube(cube_size: float, cube_location) -> tuple:
+    """A table top (a grid: its own UVs are its local x, y + 0.5) and a subdivided cube."""
     ops = bpy.ops.mesh
     ops.primitive_grid_add(x_subdivisions=24, y_subdivisions=16, size=1.0, location=(0, 0, 0))
     table = bpy.context.active_object
     table.scale = (1.2, 0.8, 1.0)
-    _tag(table, 1)
-    ops.primitive_cube_add(size=0.16, location=(-0.3, 0.0, 0.08))
+    ops.primitive_cube_add(size=cube_size, location=cube_location)
     bpy.ops.object.mode_set(mode="EDIT")
     ops.select_all(action="SELECT")
     ops.subdivide(number_cuts=3)  # 8 corners are too few vertices to vote
     bpy.ops.object.mode_set(mode="OBJECT")
-    _tag(bpy.context.active_object, 2)
+    return table, bpy.context.active_object
+
+
+def build_table_scene():
+    ops = bpy.ops.mesh
+    table, cube = table_and_cube(0.16, (-0.3, 0.0, 0.08))
+    _tag(table, 1)
+    _tag(cube, 2)
     ops.primitive_uv_sphere_add(segments=16, ring_count=8, radius=0.08, location=(0.05, 0.12, 0.08))
     _tag(bpy.context.active_object, 3)
     ops.primitive_ico_sphere_add(subdivisions=2, radius=0.07, location=(0.32, -0.1, 0.07))
@@ -163,17 +170,8 @@ def _part(obj, part: int) -> None:
 def build_textured_model(material, name: str = "TexturedModel"):
     """A table top (a grid: its own UVs are its local x, y + 0.5) with a cube on it, one
     textured material, no colour attribute."""
-    ops = bpy.ops.mesh
-    ops.primitive_grid_add(x_subdivisions=24, y_subdivisions=16, size=1.0, location=(0, 0, 0))
-    table = bpy.context.active_object
-    table.scale = (1.2, 0.8, 1.0)
+    table, cube = table_and_cube(0.2, (-0.3, 0.1, 0.1))
     _part(table, 1)
-    ops.primitive_cube_add(size=0.2, location=(-0.3, 0.1, 0.1))
-    bpy.ops.object.mode_set(mode="EDIT")
-    ops.select_all(action="SELECT")
-    ops.subdivide(number_cuts=3)
-    bpy.ops.object.mode_set(mode="OBJECT")
-    cube = bpy.context.active_object
     _part(cube, 2)
     for o in (table, cube):
         o.select_set(True)

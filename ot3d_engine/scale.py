@@ -5,7 +5,13 @@ minimum sizes; fixed room values halve the AP of a tabletop scan. So the options
 (None in the config) are derived from what a few of the scan's first frames measure:
 
 - pixel footprint p = median valid depth / focal length (metres a pixel covers there);
-- sample spacing = p * lift.pixel_stride (lifting back-projects every stride-th pixel);
+- sample spacing = p * lift.pixel_stride (lifting back-projects every stride-th pixel), but
+  never finer than what a point cloud resolves when the views are rendered from one: the
+  voxel not under its point spacing, and its surfaces' thickness taken as a sample spacing.
+  A cloud fused from many frames is a slab (the 7-Scenes kitchen: 1.5 cm thick), and each
+  rendered view shows the slab's near side, so two views of one surface disagree by about
+  that much; voxels sized from 2 mm pixels of 0.9 m close-ups left the views' masks in
+  disjoint voxels (4.8x the instances of the capture's RGB-D run at 1 cm fusion, 4.4x at 5 mm);
 - voxel = VOXEL_SAMPLES sample spacings: a surface tilted by up to 70 degrees from the view
   direction still drops a sample into every voxel (1 / cos 70 deg ~ 3), so voxel sets have
   no holes; rounded to half-decade steps (1 or 3 x 10^n m), so scans of one kind share one
@@ -64,6 +70,7 @@ class ScanScale:
     height: int
     extent: float  # metres: diagonal of the 2..98 percentile box of the back-projected points
     valid: bool = True  # False: no valid depth, room fallback used
+    input_spacing: float = 0.0  # metres: finest sample spacing a rendered point cloud supports (0: frames, meshes)
 
     @property
     def footprint(self) -> float:
@@ -74,7 +81,8 @@ class ScanScale:
         return {"frames": self.frames, "median_depth_m": round(self.median_depth, 4),
                 "focal_px": round(self.focal, 2), "pixel_footprint_m": round(self.footprint, 6),
                 "image": [self.width, self.height],
-                "extent_m": round(self.extent, 3) if math.isfinite(self.extent) else None, "valid_depth": self.valid}
+                "extent_m": round(self.extent, 3) if math.isfinite(self.extent) else None, "valid_depth": self.valid,
+                **({"input_spacing_m": round(self.input_spacing, 5)} if self.input_spacing else {})}
 
 
 def half_decade(x: float) -> float:
@@ -104,12 +112,24 @@ def measure_scale(scan: Scan, frames: int = MEASURE_FRAMES, within: int = MEASUR
         points.append(cam @ f.pose[:3, :3].T + f.pose[:3, 3])
     z = np.concatenate(depths)
     focal = float((f.intrinsics[0, 0] + f.intrinsics[1, 1]) / 2)
+    spacing = input_spacing(scan)
     if len(z) == 0:
         return ScanScale(picks, ROOM_MEDIAN_DEPTH, focal, f.width, f.height,
-                         extent=float("inf"), valid=False)
+                         extent=float("inf"), valid=False, input_spacing=spacing)
     pts = np.concatenate(points)
     lo, hi = np.percentile(pts, [2, 98], axis=0)
-    return ScanScale(picks, float(np.median(z)), focal, f.width, f.height, float(np.linalg.norm(hi - lo)))
+    return ScanScale(picks, float(np.median(z)), focal, f.width, f.height, float(np.linalg.norm(hi - lo)),
+                     input_spacing=spacing)
+
+
+def input_spacing(scan: Scan) -> float:
+    """The finest sample spacing a point cloud whose views are rendered supports
+    (render.virtual_scan records what it measured): its surfaces' thickness, and its point
+    spacing / VOXEL_SAMPLES (no voxel finer than the points); 0 for camera frames and
+    ray-cast meshes, which resolve what their pixels do."""
+    virtual = scan.meta.get("virtual") or {}
+    spacing = float(virtual.get("splat_spacing") or 0.0)
+    return max(spacing / VOXEL_SAMPLES, float(virtual.get("surface_noise") or 0.0))
 
 
 def _choice(value, source: str, why: str) -> dict:
@@ -128,7 +148,11 @@ def choose(config: PipelineConfig, scale: ScanScale | None) -> tuple[PipelineCon
         p = scale.footprint
         where = (f"pixel footprint {1000 * p:.2f} mm at median depth {scale.median_depth:.2f} m "
                  f"(f = {scale.focal:.0f} px)") if scale.valid else "no valid depth measured: room fallback"
-        raw = VOXEL_SAMPLES * p * stride
+        sample = max(p * stride, scale.input_spacing)
+        raw = VOXEL_SAMPLES * sample
+        if sample > p * stride:
+            where += (f"; the rendered cloud resolves no finer than {1000 * scale.input_spacing:.1f} mm "
+                      f"(its surface thickness, or point spacing / {VOXEL_SAMPLES:.2f})")
         lo, hi = VOXEL_LIMITS
         cap = max(lo, min(hi, scale.extent / MIN_VOXELS_ACROSS))
         rounded = half_decade(raw)
@@ -136,7 +160,8 @@ def choose(config: PipelineConfig, scale: ScanScale | None) -> tuple[PipelineCon
     if lift.voxel_size is None:
         lift.voxel_size = scale_voxel
         out["lift.voxel_size"] = _choice(scale_voxel, "auto",
-                                         f"{where} x pixel stride {stride} x {VOXEL_SAMPLES:.2f} (one sample per "
+                                         f"{where}; sample spacing {1000 * sample:.2f} mm (footprint x pixel stride {stride}) "
+                                         f"x {VOXEL_SAMPLES:.2f} (one sample per "
                                          f"voxel up to 70 deg tilt) = {1000 * raw:.1f} mm, rounded to half-decade "
                                          f"steps (1 or 3 x 10^n), within {lo}..{cap:.3g} m")
     else:

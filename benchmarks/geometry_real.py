@@ -71,7 +71,8 @@ def fuse(scan: Scan, voxel: float) -> tuple[np.ndarray, np.ndarray]:
         pts.append(cam @ f.pose[:3, :3].T + f.pose[:3, 3])
         cols.append(f.color[v, u])
     p, c = np.concatenate(pts), np.concatenate(cols).astype(np.float64)
-    keys = np.floor((p - p.min(axis=0)) / voxel).astype(np.int64)
+    keys = np.floor(p / voxel).astype(np.int64)  # the grid through the origin
+    keys -= keys.min(axis=0)
     dims = keys.max(axis=0) + 1
     _, inv = np.unique((keys[:, 0] * dims[1] + keys[:, 1]) * dims[2] + keys[:, 2], return_inverse=True)
     inv = inv.reshape(-1)

@@ -26,7 +26,9 @@ minimum sizes; fixed room values halve the AP of a tabletop scan. So the options
   so a voxel size set by hand changes the count, not the area;
 - geometric segmenter: it processes a grid about SEGMENT_WIDTH pixels wide, and cuts at a
   relative depth step that a plane tilted past JUMP_ANGLE degrees makes between adjacent
-  processed pixels ((step / f) * tan(angle); 0.04 for a 640x480 Kinect).
+  processed pixels ((step / f) * tan(angle); 0.04 for a 640x480 Kinect); for views rendered
+  from a thick cloud at least JUMP_NOISE surface thicknesses at the median depth, since the
+  slab's near side is rough by about that much (the 2 cm kitchen cloud: 0.052).
 
 Values set by the user (CLI, TOML, backend options) are kept. `fit_to_scan` returns what
 was measured and, per option, the value, its source ("auto", "user") and why; the pipeline
@@ -56,6 +58,7 @@ MIN_INSTANCE_VOXELS = 30  # smallest instance, in voxels of the scale's own size
 MIN_MASK_VOXELS = 15  # smallest lifted mask
 SEGMENT_WIDTH = 320  # geometric segmenter: processing grid width in pixels
 JUMP_ANGLE = 84.56  # degrees: tilt of a plane whose step between processed pixels cuts (0.04 at f = 525)
+JUMP_NOISE = 2.0  # rendered clouds: a depth step under this many surface thicknesses is noise, not an edge
 ROOM_MEDIAN_DEPTH = 2.6  # metres, assumed when no measured frame has valid depth
 
 
@@ -71,6 +74,7 @@ class ScanScale:
     extent: float  # metres: diagonal of the 2..98 percentile box of the back-projected points
     valid: bool = True  # False: no valid depth, room fallback used
     input_spacing: float = 0.0  # metres: finest sample spacing a rendered point cloud supports (0: frames, meshes)
+    surface_noise: float = 0.0  # metres: thickness of a rendered point cloud's surfaces (0: frames, meshes)
 
     @property
     def footprint(self) -> float:
@@ -82,7 +86,8 @@ class ScanScale:
                 "focal_px": round(self.focal, 2), "pixel_footprint_m": round(self.footprint, 6),
                 "image": [self.width, self.height],
                 "extent_m": round(self.extent, 3) if math.isfinite(self.extent) else None, "valid_depth": self.valid,
-                **({"input_spacing_m": round(self.input_spacing, 5)} if self.input_spacing else {})}
+                **({"input_spacing_m": round(self.input_spacing, 5)} if self.input_spacing else {}),
+                **({"surface_noise_m": round(self.surface_noise, 5)} if self.surface_noise else {})}
 
 
 def half_decade(x: float) -> float:
@@ -112,14 +117,15 @@ def measure_scale(scan: Scan, frames: int = MEASURE_FRAMES, within: int = MEASUR
         points.append(cam @ f.pose[:3, :3].T + f.pose[:3, 3])
     z = np.concatenate(depths)
     focal = float((f.intrinsics[0, 0] + f.intrinsics[1, 1]) / 2)
-    spacing = input_spacing(scan)
+    rendered = {"input_spacing": input_spacing(scan),
+                "surface_noise": float((scan.meta.get("virtual") or {}).get("surface_noise") or 0.0)}
     if len(z) == 0:
         return ScanScale(picks, ROOM_MEDIAN_DEPTH, focal, f.width, f.height,
-                         extent=float("inf"), valid=False, input_spacing=spacing)
+                         extent=float("inf"), valid=False, **rendered)
     pts = np.concatenate(points)
     lo, hi = np.percentile(pts, [2, 98], axis=0)
     return ScanScale(picks, float(np.median(z)), focal, f.width, f.height, float(np.linalg.norm(hi - lo)),
-                     input_spacing=spacing)
+                     **rendered)
 
 
 def input_spacing(scan: Scan) -> float:
@@ -205,10 +211,16 @@ def choose(config: PipelineConfig, scale: ScanScale | None) -> tuple[PipelineCon
         if "depth_jump" not in opts:
             step = max(1, int(round(1 / opts["scale"])))
             value = round(step / scale.focal * math.tan(math.radians(JUMP_ANGLE)), 4)
+            why = (f"relative depth step between pixels {step} apart (f = {scale.focal:.0f} px) on a plane tilted "
+                   f"{JUMP_ANGLE} deg")
+            noise_jump = round(JUMP_NOISE * scale.surface_noise / scale.median_depth, 4)
+            if noise_jump > value:
+                value = noise_jump
+                why = (f"{JUMP_NOISE:g} x the rendered cloud's surface thickness {1000 * scale.surface_noise:.1f} mm "
+                       f"at the median depth {scale.median_depth:.2f} m (a smaller step is the slab's own noise; "
+                       f"the tilt rule gives less)")
             opts["depth_jump"] = value
-            out["segmenter.depth_jump"] = _choice(value, "auto", f"relative depth step between pixels {step} apart "
-                                                                 f"(f = {scale.focal:.0f} px) on a plane tilted "
-                                                                 f"{JUMP_ANGLE} deg")
+            out["segmenter.depth_jump"] = _choice(value, "auto", why)
         else:
             out["segmenter.depth_jump"] = _choice(opts["depth_jump"], "user", "set in the segmenter options")
         cfg.segmenter = replace(cfg.segmenter, options=opts)

@@ -68,6 +68,22 @@ def test_a_rendered_cloud_never_gets_voxels_finer_than_it_resolves():
     assert fine.lift.voxel_size == pytest.approx(0.01)
 
 
+def test_a_thick_cloud_raises_the_segmenters_depth_jump_a_thin_one_does_not():
+    close_up = dict(frames=[0], median_depth=0.84, focal=532.0, width=640, height=480, extent=4.4)
+    cfg = PipelineConfig()
+    cfg.segmenter = BackendConfig("geometric")
+    frames, _ = choose(cfg, ScanScale(**close_up))
+    assert frames.segmenter.options["depth_jump"] == pytest.approx(0.0395, abs=1e-4)  # the tilt rule (f = 532)
+    thick, record = choose(cfg, ScanScale(**close_up, input_spacing=0.022, surface_noise=0.022))
+    assert thick.segmenter.options["depth_jump"] == pytest.approx(2 * 0.022 / 0.84, abs=1e-4)
+    assert "surface thickness 22.0 mm" in record["segmenter.depth_jump"]["why"]
+    thin, _ = choose(cfg, ScanScale(**close_up, input_spacing=0.003, surface_noise=0.001))
+    assert thin.segmenter.options["depth_jump"] == frames.segmenter.options["depth_jump"]
+    cfg.segmenter = BackendConfig("geometric", {"depth_jump": 0.02})
+    user, _ = choose(cfg, ScanScale(**close_up, input_spacing=0.022, surface_noise=0.022))
+    assert user.segmenter.options["depth_jump"] == 0.02
+
+
 def _fit(geo: Geometry):
     cfg = PipelineConfig()
     cfg.segmenter = BackendConfig("geometric")

@@ -156,9 +156,11 @@ def choose(config: PipelineConfig, scale: ScanScale | None) -> tuple[PipelineCon
                  f"(f = {scale.focal:.0f} px)") if scale.valid else "no valid depth measured: room fallback"
         sample = max(p * stride, scale.input_spacing)
         raw = VOXEL_SAMPLES * sample
+        spacing_why = f"x pixel stride {stride}"
         if sample > p * stride:
-            where += (f"; the rendered cloud resolves no finer than {1000 * scale.input_spacing:.1f} mm "
-                      f"(its surface thickness, or point spacing / {VOXEL_SAMPLES:.2f})")
+            spacing_why = (f"x pixel stride {stride} = {1000 * p * stride:.2f} mm, but the rendered cloud resolves no "
+                           f"finer than {1000 * sample:.1f} mm (its surface thickness, or point spacing / "
+                           f"{VOXEL_SAMPLES:.2f})")
         lo, hi = VOXEL_LIMITS
         cap = max(lo, min(hi, scale.extent / MIN_VOXELS_ACROSS))
         rounded = half_decade(raw)
@@ -166,8 +168,7 @@ def choose(config: PipelineConfig, scale: ScanScale | None) -> tuple[PipelineCon
     if lift.voxel_size is None:
         lift.voxel_size = scale_voxel
         out["lift.voxel_size"] = _choice(scale_voxel, "auto",
-                                         f"{where}; sample spacing {1000 * sample:.2f} mm (footprint x pixel stride {stride}) "
-                                         f"x {VOXEL_SAMPLES:.2f} (one sample per "
+                                         f"{where} {spacing_why} x {VOXEL_SAMPLES:.2f} (one sample per "
                                          f"voxel up to 70 deg tilt) = {1000 * raw:.1f} mm, rounded to half-decade "
                                          f"steps (1 or 3 x 10^n), within {lo}..{cap:.3g} m")
     else:

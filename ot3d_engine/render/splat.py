@@ -6,6 +6,8 @@ surfaces and a dense one costs one pixel per point. The nearest footprint wins a
 (np.minimum.at on the depth buffer, then the points whose depth equals the winner give the
 colour). Holes left between footprints are filled from the nearest valid pixel within a
 few pixels (a distance transform); larger gaps stay empty, as a real depth camera leaves them.
+`surface_noise` measures how thick the cloud's surfaces are (a cloud fused from many frames
+is a slab); the scale fit (ot3d_engine/scale.py) keeps voxels and depth cuts above it.
 """
 
 from __future__ import annotations

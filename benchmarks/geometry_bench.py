@@ -9,6 +9,7 @@ All three are scored against the same ground-truth points (class-agnostic ScanNe
 the ratio mesh/rgbd and cloud/rgbd is reported per room and on average.
 
     python benchmarks/geometry_bench.py --scenes 10 --cache /tmp/ot3d-geo-bench [--json out.json]
+    python benchmarks/geometry_bench.py --paths cloud,rgbd   # only some of the three paths
 """
 
 from __future__ import annotations
@@ -74,8 +75,12 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=30)
     ap.add_argument("--cloud-points", type=int, default=400_000)
     ap.add_argument("--cache", default="/tmp/ot3d-geo-bench")
+    ap.add_argument("--paths", default="rgbd,mesh,cloud", help="comma-separated subset of rgbd,mesh,cloud")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
+    paths = [p for p in ("rgbd", "mesh", "cloud") if p in args.paths.split(",")]
+    if "rgbd" not in paths or len(paths) < 2 or set(args.paths.split(",")) - set(paths):
+        ap.error(f"--paths must name rgbd and at least one of mesh, cloud (got {args.paths!r})")
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -88,7 +93,9 @@ def main(argv=None) -> int:
         mesh_file = strip_mesh(room, cache / f"mesh-{seed}.ply")
         cloud_file = sample_cloud(mesh_file, cache / f"cloud-{seed}.ply", args.cloud_points, seed)
         row = {"seed": seed}
-        for name, scan in (("rgbd", rgbd), ("mesh", load_scan(mesh_file)), ("cloud", load_scan(cloud_file))):
+        files = {"mesh": mesh_file, "cloud": cloud_file}
+        for name in paths:
+            scan = rgbd if name == "rgbd" else load_scan(files[name])
             t0 = time.perf_counter()
             res = run_pipeline(scan, config())
             row[name] = score(gt, res) | {"seconds": time.perf_counter() - t0, "views": len(scan)}
@@ -97,20 +104,19 @@ def main(argv=None) -> int:
                 row[name]["coverage_2"] = scan.meta["virtual"]["coverage_2"]
         rows.append(row)
         r = row["rgbd"]["ap50"]
-        print(f"seed{seed}: AP50 rgbd {r:.3f}  mesh {row['mesh']['ap50']:.3f} ({_ratio(row['mesh']['ap50'], r)})"
-              f"  cloud {row['cloud']['ap50']:.3f} ({_ratio(row['cloud']['ap50'], r)})"
-              f"  coverage mesh {row['mesh']['coverage_1']:.2f}/{row['mesh']['coverage_2']:.2f}"
-              f" cloud {row['cloud']['coverage_1']:.2f}/{row['cloud']['coverage_2']:.2f}", flush=True)
+        line = "".join(f"  {n} {row[n]['ap50']:.3f} ({_ratio(row[n]['ap50'], r)}, coverage "
+                       f"{row[n]['coverage_1']:.2f}/{row[n]['coverage_2']:.2f})" for n in paths if n != "rgbd")
+        print(f"seed{seed}: AP50 rgbd {r:.3f}{line}", flush=True)
     print(f"\n{'path':<8}{'AP':>8}{'AP50':>8}{'AP25':>8}{'AP50/rgbd':>11}{'views':>7}{'s/room':>8}")
     summary = {}
-    for name in ("rgbd", "mesh", "cloud"):
+    for name in paths:
         m = {k: float(np.mean([r[name][k] for r in rows])) for k in ("ap", "ap50", "ap25", "seconds", "views")}
         summary[name] = m
         ratio = m["ap50"] / max(summary["rgbd"]["ap50"], 1e-9)
         print(f"{name:<8}{m['ap']:>8.3f}{m['ap50']:>8.3f}{m['ap25']:>8.3f}{ratio:>11.3f}{m['views']:>7.0f}"
               f"{m['seconds']:>8.1f}")
-    worst = {n: min(r[n]["ap50"] / max(r["rgbd"]["ap50"], 1e-9) for r in rows) for n in ("mesh", "cloud")}
-    print(f"worst room AP50 ratio: mesh {worst['mesh']:.3f}, cloud {worst['cloud']:.3f}")
+    worst = {n: min(r[n]["ap50"] / max(r["rgbd"]["ap50"], 1e-9) for r in rows) for n in paths if n != "rgbd"}
+    print("worst room AP50 ratio: " + ", ".join(f"{n} {w:.3f}" for n, w in worst.items()))
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows, "summary": summary, "worst_ratio": worst}, indent=1))
     return 0

@@ -1,9 +1,10 @@
 """Geometry-only input on real data vs the RGB-D runs of the same captures (issue 13).
 
 - 7-Scenes kitchen (../shared/data/7scenes-kitchen, 100 posed Kinect frames): the frames
-  are fused into one coloured point cloud (voxel-averaged, saved as PLY), which is then
-  segmented from rendered views; compared with the RGB-D run of the frames by instance
-  count (no labels exist). The frames are read here directly (uint16 mm depth, 4x4
+  are fused into one coloured point cloud per --fuse-voxels spacing (voxel-averaged, saved
+  as PLY), each then segmented from rendered views; compared with the RGB-D run of the
+  frames by instance count (no labels exist). A user's cloud comes at whatever spacing
+  their tool used, so the count must hold at every spacing. The frames are read here directly (uint16 mm depth, 4x4
   camera-to-world poses, fx = fy = 585, cx = 320, cy = 240) until the 7-Scenes reader lands.
 - mOSD (../shared/data/mosd/test*.pcd): each labelled frame's valid points saved as an
   unorganized PLY (camera coordinates, colours), segmented from rendered views and scored
@@ -11,6 +12,8 @@
   1 cm voxels as in instance_bench.py).
 
     python benchmarks/geometry_real.py --out /tmp/ot3d-geo-real [--json out.json]
+    python benchmarks/geometry_real.py --fuse-voxels 0.01 --mosd none    # one spacing, no mOSD
+    python benchmarks/geometry_real.py --skip-7scenes                     # mOSD only
 """
 
 from __future__ import annotations
@@ -68,7 +71,10 @@ def fuse(scan: Scan, voxel: float) -> tuple[np.ndarray, np.ndarray]:
         pts.append(cam @ f.pose[:3, :3].T + f.pose[:3, 3])
         cols.append(f.color[v, u])
     p, c = np.concatenate(pts), np.concatenate(cols).astype(np.float64)
-    keys, inv = np.unique(np.floor(p / voxel).astype(np.int64), axis=0, return_inverse=True)
+    keys = np.floor(p / voxel).astype(np.int64)  # the grid through the origin
+    keys -= keys.min(axis=0)
+    dims = keys.max(axis=0) + 1
+    _, inv = np.unique((keys[:, 0] * dims[1] + keys[:, 1]) * dims[2] + keys[:, 2], return_inverse=True)
     inv = inv.reshape(-1)
     n = np.bincount(inv).astype(np.float64)
     mean_p = np.stack([np.bincount(inv, p[:, k]) for k in range(3)], 1) / n[:, None]
@@ -89,7 +95,8 @@ def ap(gt, res) -> dict:
 def main(argv=None) -> int:
     ap_ = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap_.add_argument("--out", default="/tmp/ot3d-geo-real")
-    ap_.add_argument("--fuse-voxel", type=float, default=0.01)
+    ap_.add_argument("--fuse-voxels", default="0.005,0.01,0.02",
+                     help="comma-separated fusion voxel sizes in metres (the clouds' point spacings)")
     ap_.add_argument("--mosd-voxel", type=float, default=0.01)
     ap_.add_argument("--mosd", default="all", help="'all', 'none' or comma-separated frame names (test45,...)")
     ap_.add_argument("--skip-7scenes", action="store_true")
@@ -98,26 +105,39 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     report: dict = {}
+    try:
+        fuse_voxels = [float(x) for x in args.fuse_voxels.split(",")]
+    except ValueError:
+        ap_.error(f"--fuse-voxels must be comma-separated numbers (got {args.fuse_voxels!r})")
+    if not all(0.001 <= v <= 0.2 for v in fuse_voxels):
+        ap_.error(f"--fuse-voxels must lie in 0.001..0.2 m (got {args.fuse_voxels!r})")
     if not args.skip_7scenes:
         rgbd = seven_scenes_scan(DATA / "7scenes-kitchen")
         t0 = time.perf_counter()
         res_rgbd = run_pipeline(rgbd, config())
         t_rgbd = time.perf_counter() - t0
-        p, c = fuse(rgbd, args.fuse_voxel)
-        cloud_file = save_cloud(out / f"7scenes-kitchen-fused-{args.fuse_voxel * 1000:g}mm.ply", p, c)
-        t0 = time.perf_counter()
-        scan = load_scan(cloud_file)
-        res_cloud = run_pipeline(scan, config())
-        t_cloud = time.perf_counter() - t0
-        n_rgbd, n_cloud = len(res_rgbd.instances), len(res_cloud.instances)
-        report["7scenes"] = {"rgbd_instances": n_rgbd, "cloud_instances": n_cloud, "cloud_points": int(len(p)),
-                             "ratio": n_cloud / max(n_rgbd, 1), "rgbd_seconds": t_rgbd, "cloud_seconds": t_cloud,
-                             "virtual": scan.meta["virtual"]}
-        v = scan.meta["virtual"]
-        print(f"7-Scenes kitchen: RGB-D {n_rgbd} instances ({len(rgbd)} frames, {t_rgbd:.0f} s); fused cloud "
-              f"({len(p)} points) {n_cloud} instances ({v['views']} {v['path']} views, coverage "
-              f"{v['coverage_1']:.2f}/{v['coverage_2']:.2f}, {t_cloud:.0f} s); ratio {n_cloud / max(n_rgbd, 1):.2f}",
-              flush=True)
+        n_rgbd = len(res_rgbd.instances)
+        print(f"7-Scenes kitchen: RGB-D {n_rgbd} instances ({len(rgbd)} frames, voxel "
+              f"{res_rgbd.meta['voxel_size']:g} m, {t_rgbd:.0f} s)", flush=True)
+        rows7 = []
+        for fv in fuse_voxels:
+            p, c = fuse(rgbd, fv)
+            cloud_file = save_cloud(out / f"7scenes-kitchen-fused-{fv * 1000:g}mm.ply", p, c)
+            t0 = time.perf_counter()
+            scan = load_scan(cloud_file)
+            res_cloud = run_pipeline(scan, config())
+            t_cloud = time.perf_counter() - t0
+            n_cloud = len(res_cloud.instances)
+            v = scan.meta["virtual"]
+            rows7.append({"fuse_voxel": fv, "cloud_points": int(len(p)), "cloud_instances": n_cloud,
+                          "ratio": n_cloud / max(n_rgbd, 1), "cloud_seconds": t_cloud,
+                          "voxel": res_cloud.meta["voxel_size"], "virtual": v})
+            print(f"  fused at {fv * 1000:g} mm ({len(p)} points, spacing {v['splat_spacing'] * 1000:.1f} mm, "
+                  f"surface noise {v['surface_noise'] * 1000:.1f} mm): {n_cloud} instances ({v['views']} {v['path']} "
+                  f"views, coverage {v['coverage_1']:.2f}/{v['coverage_2']:.2f}, voxel {res_cloud.meta['voxel_size']:g} m, "
+                  f"{t_cloud:.0f} s); ratio {n_cloud / max(n_rgbd, 1):.2f}", flush=True)
+        report["7scenes"] = {"rgbd_instances": n_rgbd, "rgbd_seconds": t_rgbd,
+                             "rgbd_voxel": res_rgbd.meta["voxel_size"], "clouds": rows7}
     if args.mosd == "none":
         names = []
     elif args.mosd == "all":

@@ -5,7 +5,13 @@ minimum sizes; fixed room values halve the AP of a tabletop scan. So the options
 (None in the config) are derived from what a few of the scan's first frames measure:
 
 - pixel footprint p = median valid depth / focal length (metres a pixel covers there);
-- sample spacing = p * lift.pixel_stride (lifting back-projects every stride-th pixel);
+- sample spacing = p * lift.pixel_stride (lifting back-projects every stride-th pixel), but
+  never finer than what a point cloud resolves when the views are rendered from one: the
+  voxel not under its point spacing, and its surfaces' thickness taken as a sample spacing.
+  A cloud fused from many frames is a slab (the 7-Scenes kitchen: 1.5 cm thick), and each
+  rendered view shows the slab's near side, so two views of one surface disagree by about
+  that much; voxels sized from 2 mm pixels of 0.9 m close-ups left the views' masks in
+  disjoint voxels (4.8x the instances of the capture's RGB-D run at 1 cm fusion, 4.4x at 5 mm);
 - voxel = VOXEL_SAMPLES sample spacings: a surface tilted by up to 70 degrees from the view
   direction still drops a sample into every voxel (1 / cos 70 deg ~ 3), so voxel sets have
   no holes; rounded to half-decade steps (1 or 3 x 10^n m), so scans of one kind share one
@@ -20,7 +26,9 @@ minimum sizes; fixed room values halve the AP of a tabletop scan. So the options
   so a voxel size set by hand changes the count, not the area;
 - geometric segmenter: it processes a grid about SEGMENT_WIDTH pixels wide, and cuts at a
   relative depth step that a plane tilted past JUMP_ANGLE degrees makes between adjacent
-  processed pixels ((step / f) * tan(angle); 0.04 for a 640x480 Kinect).
+  processed pixels ((step / f) * tan(angle); 0.04 for a 640x480 Kinect); for views rendered
+  from a thick cloud at least JUMP_NOISE surface thicknesses at the median depth, since the
+  slab's near side is rough by about that much (the 2 cm kitchen cloud: 0.052).
 
 Values set by the user (CLI, TOML, backend options) are kept. `fit_to_scan` returns what
 was measured and, per option, the value, its source ("auto", "user") and why; the pipeline
@@ -50,6 +58,7 @@ MIN_INSTANCE_VOXELS = 30  # smallest instance, in voxels of the scale's own size
 MIN_MASK_VOXELS = 15  # smallest lifted mask
 SEGMENT_WIDTH = 320  # geometric segmenter: processing grid width in pixels
 JUMP_ANGLE = 84.56  # degrees: tilt of a plane whose step between processed pixels cuts (0.04 at f = 525)
+JUMP_NOISE = 2.0  # rendered clouds: a depth step under this many surface thicknesses is noise, not an edge
 ROOM_MEDIAN_DEPTH = 2.6  # metres, assumed when no measured frame has valid depth
 
 
@@ -64,6 +73,8 @@ class ScanScale:
     height: int
     extent: float  # metres: diagonal of the 2..98 percentile box of the back-projected points
     valid: bool = True  # False: no valid depth, room fallback used
+    input_spacing: float = 0.0  # metres: finest sample spacing a rendered point cloud supports (0: frames, meshes)
+    surface_noise: float = 0.0  # metres: thickness of a rendered point cloud's surfaces (0: frames, meshes)
 
     @property
     def footprint(self) -> float:
@@ -74,7 +85,9 @@ class ScanScale:
         return {"frames": self.frames, "median_depth_m": round(self.median_depth, 4),
                 "focal_px": round(self.focal, 2), "pixel_footprint_m": round(self.footprint, 6),
                 "image": [self.width, self.height],
-                "extent_m": round(self.extent, 3) if math.isfinite(self.extent) else None, "valid_depth": self.valid}
+                "extent_m": round(self.extent, 3) if math.isfinite(self.extent) else None, "valid_depth": self.valid,
+                **({"input_spacing_m": round(self.input_spacing, 5)} if self.input_spacing else {}),
+                **({"surface_noise_m": round(self.surface_noise, 5)} if self.surface_noise else {})}
 
 
 def half_decade(x: float) -> float:
@@ -104,12 +117,25 @@ def measure_scale(scan: Scan, frames: int = MEASURE_FRAMES, within: int = MEASUR
         points.append(cam @ f.pose[:3, :3].T + f.pose[:3, 3])
     z = np.concatenate(depths)
     focal = float((f.intrinsics[0, 0] + f.intrinsics[1, 1]) / 2)
+    rendered = {"input_spacing": input_spacing(scan),
+                "surface_noise": float((scan.meta.get("virtual") or {}).get("surface_noise") or 0.0)}
     if len(z) == 0:
         return ScanScale(picks, ROOM_MEDIAN_DEPTH, focal, f.width, f.height,
-                         extent=float("inf"), valid=False)
+                         extent=float("inf"), valid=False, **rendered)
     pts = np.concatenate(points)
     lo, hi = np.percentile(pts, [2, 98], axis=0)
-    return ScanScale(picks, float(np.median(z)), focal, f.width, f.height, float(np.linalg.norm(hi - lo)))
+    return ScanScale(picks, float(np.median(z)), focal, f.width, f.height, float(np.linalg.norm(hi - lo)),
+                     **rendered)
+
+
+def input_spacing(scan: Scan) -> float:
+    """The finest sample spacing a point cloud whose views are rendered supports
+    (render.virtual_scan records what it measured): its surfaces' thickness, and its point
+    spacing / VOXEL_SAMPLES (no voxel finer than the points); 0 for camera frames and
+    ray-cast meshes, which resolve what their pixels do."""
+    virtual = scan.meta.get("virtual") or {}
+    spacing = float(virtual.get("splat_spacing") or 0.0)
+    return max(spacing / VOXEL_SAMPLES, float(virtual.get("surface_noise") or 0.0))
 
 
 def _choice(value, source: str, why: str) -> dict:
@@ -128,7 +154,13 @@ def choose(config: PipelineConfig, scale: ScanScale | None) -> tuple[PipelineCon
         p = scale.footprint
         where = (f"pixel footprint {1000 * p:.2f} mm at median depth {scale.median_depth:.2f} m "
                  f"(f = {scale.focal:.0f} px)") if scale.valid else "no valid depth measured: room fallback"
-        raw = VOXEL_SAMPLES * p * stride
+        sample = max(p * stride, scale.input_spacing)
+        raw = VOXEL_SAMPLES * sample
+        spacing_why = f"x pixel stride {stride}"
+        if sample > p * stride:
+            spacing_why = (f"x pixel stride {stride} = {1000 * p * stride:.2f} mm, but the rendered cloud resolves no "
+                           f"finer than {1000 * sample:.1f} mm (its surface thickness, or point spacing / "
+                           f"{VOXEL_SAMPLES:.2f})")
         lo, hi = VOXEL_LIMITS
         cap = max(lo, min(hi, scale.extent / MIN_VOXELS_ACROSS))
         rounded = half_decade(raw)
@@ -136,7 +168,7 @@ def choose(config: PipelineConfig, scale: ScanScale | None) -> tuple[PipelineCon
     if lift.voxel_size is None:
         lift.voxel_size = scale_voxel
         out["lift.voxel_size"] = _choice(scale_voxel, "auto",
-                                         f"{where} x pixel stride {stride} x {VOXEL_SAMPLES:.2f} (one sample per "
+                                         f"{where} {spacing_why} x {VOXEL_SAMPLES:.2f} (one sample per "
                                          f"voxel up to 70 deg tilt) = {1000 * raw:.1f} mm, rounded to half-decade "
                                          f"steps (1 or 3 x 10^n), within {lo}..{cap:.3g} m")
     else:
@@ -180,10 +212,16 @@ def choose(config: PipelineConfig, scale: ScanScale | None) -> tuple[PipelineCon
         if "depth_jump" not in opts:
             step = max(1, int(round(1 / opts["scale"])))
             value = round(step / scale.focal * math.tan(math.radians(JUMP_ANGLE)), 4)
+            why = (f"relative depth step between pixels {step} apart (f = {scale.focal:.0f} px) on a plane tilted "
+                   f"{JUMP_ANGLE} deg")
+            noise_jump = round(JUMP_NOISE * scale.surface_noise / scale.median_depth, 4)
+            if noise_jump > value:
+                value = noise_jump
+                why = (f"{JUMP_NOISE:g} x the rendered cloud's surface thickness {1000 * scale.surface_noise:.1f} mm "
+                       f"at the median depth {scale.median_depth:.2f} m (a smaller step is the slab's own noise; "
+                       f"the tilt rule gives less)")
             opts["depth_jump"] = value
-            out["segmenter.depth_jump"] = _choice(value, "auto", f"relative depth step between pixels {step} apart "
-                                                                 f"(f = {scale.focal:.0f} px) on a plane tilted "
-                                                                 f"{JUMP_ANGLE} deg")
+            out["segmenter.depth_jump"] = _choice(value, "auto", why)
         else:
             out["segmenter.depth_jump"] = _choice(opts["depth_jump"], "user", "set in the segmenter options")
         cfg.segmenter = replace(cfg.segmenter, options=opts)

@@ -79,6 +79,7 @@ def geometry_scan(geo: Geometry, *, depth_min: float = 0.1, depth_max: float = 6
                "notes": list(geo.notes)}
     if not geo.is_mesh:
         virtual["splat_spacing"] = round(float(renderer.spacing), 5)
+        virtual["surface_noise"] = round(float(renderer.noise), 5)
     mesh_path = path if geo.is_mesh and path is not None else None  # superpoints refine on the input mesh
     return Scan(path=path or Path("<geometry>"), layout="mesh" if geo.is_mesh else "pointcloud",
                 frame_count=len(plan.poses), _loader=load, mesh_path=mesh_path,

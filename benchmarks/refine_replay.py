@@ -24,6 +24,7 @@ import json
 import pickle
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -176,6 +177,13 @@ def parse_overrides(items: list[str]) -> dict:
 
 
 def summarise(results: dict[str, dict]) -> dict:
+    """Mean ratios and worst room (NaN where --only left a path out), mOSD means."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _summarise(results)
+
+
+def _summarise(results: dict[str, dict]) -> dict:
     s = {}
     seeds = sorted({int(k.split("-")[2]) for k in results if k.startswith("synth-")})
     if seeds:

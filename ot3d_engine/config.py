@@ -73,6 +73,8 @@ class RefineConfig:
     min_track_ratio: float = 0.34  # observations / frames it was visible in: below = fragment
     part_merge_feature: float | None = 0.8  # join adjacent instances this alike, calibrated (None = off)
     part_min_contact: int = 8  # voxels along the joint
+    part_contact_reach: int = 2  # parts this many voxels apart still touch (masks thin out along a crease)
+    support_scale: float = 2.0  # support = 1 - exp(-observations / (this x the scan's median track observations))
     visibility_stride: int = 4  # depth subsampling kept per frame for the visibility test
     superpoints: bool = False  # snap instances to superpoints of the scan's mesh (needs a mesh)
     superpoint_k: float = 0.01  # Felzenszwalb-Huttenlocher threshold (ScanNet segmentator's kThresh)

@@ -125,6 +125,8 @@ RANGES: dict[str, Allowed] = {
     "refine.min_track_ratio": _share(),
     "refine.part_merge_feature": Allowed(float, lo=-1, hi=1, none="off"),
     "refine.part_min_contact": _count(0),
+    "refine.part_contact_reach": _count(1),
+    "refine.support_scale": _positive(),
     "refine.visibility_stride": _count(1),
     "refine.superpoints": Allowed(bool),
     "refine.superpoint_k": _positive(),

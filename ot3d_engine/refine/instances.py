@@ -6,7 +6,12 @@
 2. duplicates: tracks mostly contained in a larger one are merged into it (3D NMS);
 3. exclusive assignment: a voxel claimed by several tracks goes to the one that covered it
    most consistently;
-4. minimum size and a confidence per instance.
+4. minimum size and a confidence per instance: its mean mask score x how consistently its
+   masks covered it (mean voxel ratio) x its support, observations measured against the
+   scan's typical track (`support_scale` x the median observations of all tracks). A scan of
+   40 views sees every real object often; a part the segmenter cuts off (a pillow on a bed,
+   the back panel of a shelf) is seen cleanly but in fewer views, and must not outrank the
+   objects. A fixed count would saturate at any scan length the suite was not tuned on.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ class Candidate:
     track: Track
     keys: np.ndarray  # sorted fine voxel keys
     ratio: np.ndarray  # per voxel: hits / frames that saw it
+    visible: int = 0  # frames in which most of the track was in view and unoccluded
 
 
 def refine_tracks(tracks: list[Track], scene: SceneMap, cfg: RefineConfig, views: list | None = None,
@@ -44,35 +50,45 @@ def refine_tracks(tracks: list[Track], scene: SceneMap, cfg: RefineConfig, views
         if t.observations < cfg.min_observations:
             continue
         keys, hits = np.unique(np.concatenate(t.fine_parts), return_counts=True)
+        visible = 0
         if views:
             sample = keys if len(keys) <= 256 else rng.choice(keys, 256, replace=False)
             pts = vx.centers(sample, voxel_size)
-            visible = sum(v.visible(pts, 2 * voxel_size).mean() > 0.5 for v in views)
+            visible = int(sum(v.visible(pts, 2 * voxel_size).mean() > 0.5 for v in views))
             if t.observations < cfg.min_track_ratio * visible:
                 continue
         seen = np.maximum(scene.seen_count(keys), hits)
         ratio = hits / seen
         keep = ratio >= cfg.min_view_ratio
         if keep.sum() >= cfg.min_points:
-            cands.append(Candidate(t, keys[keep], ratio[keep]))
+            cands.append(Candidate(t, keys[keep], ratio[keep], visible))
     cands = _merge_duplicates(cands, cfg.nms_overlap)
     if cfg.part_merge_feature is not None and len(cands) > 1:
         cands = _join_parts(cands, cfg, similarity)
     owner = _exclusive_owner(cands, scene.keys)
     sizes = np.bincount(owner, minlength=len(cands) + 1)
+    typical = typical_observations(tracks, cfg.support_scale)
     kept, remap = [], np.zeros(len(cands) + 1, dtype=np.int32)
     for k, c in enumerate(cands, start=1):
         if sizes[k] >= cfg.min_points:
-            kept.append((c.track, _confidence(c)))
+            kept.append((c.track, _confidence(c, typical)))
             remap[k] = len(kept)
     return remap[owner], kept
 
 
-def _confidence(c: Candidate) -> float:
+def typical_observations(tracks: list[Track], scale: float) -> float:
+    """The observation count at which support reaches 1 - 1/e: `scale` x the scan's median."""
+    if not tracks:
+        return scale
+    return scale * max(1.0, float(np.median([t.observations for t in tracks])))
+
+
+def _confidence(c: Candidate, typical: float) -> float:
     """Objects seen often and consistently rank first; one-off fragments last."""
     t = c.track
     mean_score = t.score_sum / max(t.observations, 1)
-    return float(mean_score * (1 - np.exp(-t.observations / 3.0)) * np.mean(c.ratio))
+    support = 1 - np.exp(-t.observations / typical)
+    return float(mean_score * support * np.mean(c.ratio))
 
 
 def _merge_duplicates(cands: list[Candidate], threshold: float) -> list[Candidate]:
@@ -96,7 +112,8 @@ def _join_parts(cands: list[Candidate], cfg: RefineConfig, similarity=None) -> l
     sim = feats @ feats.T
     if similarity is not None:
         sim = similarity(sim)
-    groups = merge_parts([c.keys for c in cands], sim, cfg.part_merge_feature, cfg.part_min_contact)
+    groups = merge_parts([c.keys for c in cands], sim, cfg.part_merge_feature, cfg.part_min_contact,
+                         reach=cfg.part_contact_reach)
     out = []
     for g in np.unique(groups):
         members = [cands[k] for k in np.nonzero(groups == g)[0]]
@@ -115,7 +132,7 @@ def _union(a: Candidate, b: Candidate) -> Candidate:
     rb = np.zeros(len(keys))
     rb[np.searchsorted(keys, b.keys)] = b.ratio
     a.track.absorb(b.track)
-    return Candidate(a.track, keys, np.maximum(ratio, rb))
+    return Candidate(a.track, keys, np.maximum(ratio, rb), max(a.visible, b.visible))
 
 
 def _exclusive_owner(cands: list[Candidate], map_keys: np.ndarray) -> np.ndarray:

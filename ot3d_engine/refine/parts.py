@@ -10,12 +10,15 @@ from scipy.sparse.csgraph import connected_components
 
 from ..lift import voxels as vx
 
-_OFFSETS = np.array([(dx, dy, dz) for dx in (-1, 0, 1) for dy in (-1, 0, 1) for dz in (-1, 0, 1)
-                     if (dx, dy, dz) != (0, 0, 0)], dtype=np.int64)
+
+def _offsets(reach: int) -> np.ndarray:
+    r = range(-reach, reach + 1)
+    return np.array([(dx, dy, dz) for dx in r for dy in r for dz in r if (dx, dy, dz) != (0, 0, 0)], dtype=np.int64)
 
 
-def contact_counts(key_sets: list[np.ndarray]) -> np.ndarray:
-    """contact[i, j]: voxels of set i with a 26-neighbour in set j (i != j)."""
+def contact_counts(key_sets: list[np.ndarray], reach: int = 1) -> np.ndarray:
+    """contact[i, j]: voxels of set i with a voxel of set j within `reach` voxels (Chebyshev;
+    1 = the 26 neighbours), i != j."""
     n = len(key_sets)
     if n < 2:
         return np.zeros((n, n), dtype=np.int64)
@@ -23,9 +26,10 @@ def contact_counts(key_sets: list[np.ndarray]) -> np.ndarray:
     owner = np.concatenate([np.full(len(k), i) for i, k in enumerate(key_sets)])
     order = np.argsort(keys, kind="stable")
     skeys, sowner = keys[order], owner[order]
-    deltas = (_OFFSETS[:, 0] << (2 * vx.BITS)) + (_OFFSETS[:, 1] << vx.BITS) + _OFFSETS[:, 2]
+    off = _offsets(reach)
+    deltas = (off[:, 0] << (2 * vx.BITS)) + (off[:, 1] << vx.BITS) + off[:, 2]
     voxel_idx, other = [], []
-    for d in deltas:  # 26 vectorised lookups
+    for d in deltas:  # (2 reach + 1)^3 - 1 vectorised lookups
         found, idx = vx.lookup(skeys, keys + d)
         hit = found & (sowner[idx] != owner)
         voxel_idx.append(np.nonzero(hit)[0])
@@ -39,7 +43,7 @@ def contact_counts(key_sets: list[np.ndarray]) -> np.ndarray:
 
 
 def merge_parts(key_sets: list[np.ndarray], similarity: np.ndarray, min_feature: float,
-                min_contact: int = 8, max_fraction: float = 0.25) -> np.ndarray:
+                min_contact: int = 8, max_fraction: float = 0.25, reach: int = 1) -> np.ndarray:
     """Component label per instance after joining parts; equal labels = one object.
     similarity: n x n feature similarity of the instances."""
     n = len(key_sets)
@@ -47,7 +51,7 @@ def merge_parts(key_sets: list[np.ndarray], similarity: np.ndarray, min_feature:
         return np.arange(n)
     sizes = np.array([len(k) for k in key_sets])
     structural = sizes > max_fraction * sizes.sum()  # floors, walls: never a part
-    contact = contact_counts(key_sets)
+    contact = contact_counts(key_sets, reach)
     contact = np.minimum(contact, contact.T)
     ok = (contact >= min_contact) & (similarity >= min_feature)
     ok &= ~structural[:, None] & ~structural[None, :]

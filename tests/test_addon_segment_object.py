@@ -44,6 +44,19 @@ def table_and_cube(cube_size: float, cube_location) -> tuple:
     return table, bpy.context.active_object
 
 
+def join_into(name: str, objs, active):
+    """The primitives joined into one mesh object named `name`, moved off the origin (the
+    engine must get world coordinates)."""
+    for o in objs:
+        o.select_set(True)
+    bpy.context.view_layer.objects.active = active
+    assert bpy.ops.object.join() == {"FINISHED"}
+    joined = bpy.context.active_object
+    joined.name = name
+    joined.location = (0.5, 1.0, 0.7)
+    return joined
+
+
 def build_table_scene():
     ops = bpy.ops.mesh
     table, cube = table_and_cube(0.16, (-0.3, 0.0, 0.08))
@@ -53,15 +66,7 @@ def build_table_scene():
     _tag(bpy.context.active_object, 3)
     ops.primitive_ico_sphere_add(subdivisions=2, radius=0.07, location=(0.32, -0.1, 0.07))
     _tag(bpy.context.active_object, 4)
-    objs = [o for o in bpy.context.scene.objects if o.type == "MESH"]
-    for o in objs:
-        o.select_set(True)
-    bpy.context.view_layer.objects.active = table
-    assert bpy.ops.object.join() == {"FINISHED"}
-    joined = bpy.context.active_object
-    joined.name = "TableModel"
-    joined.location = (0.5, 1.0, 0.7)  # the engine must get world coordinates
-    return joined
+    return join_into("TableModel", [o for o in bpy.context.scene.objects if o.type == "MESH"], table)
 
 
 def test_segment_selected_object_labels_its_vertices_and_corrections_undo(ext_scene):
@@ -173,13 +178,7 @@ def build_textured_model(material, name: str = "TexturedModel"):
     table, cube = table_and_cube(0.2, (-0.3, 0.1, 0.1))
     _part(table, 1)
     _part(cube, 2)
-    for o in (table, cube):
-        o.select_set(True)
-    bpy.context.view_layer.objects.active = table
-    assert bpy.ops.object.join() == {"FINISHED"}
-    model = bpy.context.active_object
-    model.name = name
-    model.location = (0.5, 1.0, 0.7)
+    model = join_into(name, (table, cube), table)
     model.data.materials.append(material)
     return model
 
@@ -350,13 +349,7 @@ def test_modifiers_are_rendered_and_the_ids_land_on_the_own_vertices(ext_scene):
     ops.primitive_cube_add(size=0.24, location=(-0.3, 0.0, 0.3))  # held up: its corners are nearest the blob
     cube = bpy.context.active_object
     _tag(cube, 2)
-    for o in (table, cube):
-        o.select_set(True)
-    bpy.context.view_layer.objects.active = table
-    assert bpy.ops.object.join() == {"FINISHED"}
-    model = bpy.context.active_object
-    model.name = "Modified"
-    model.location = (0.5, 1.0, 0.7)
+    model = join_into("Modified", (table, cube), table)
     subsurf = model.modifiers.new("Subdivision", "SUBSURF")
     subsurf.levels = 3
     n = len(model.data.vertices)

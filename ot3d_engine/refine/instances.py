@@ -32,7 +32,6 @@ class Candidate:
     track: Track
     keys: np.ndarray  # sorted fine voxel keys
     ratio: np.ndarray  # per voxel: hits / frames that saw it
-    visible: int = 0  # frames in which most of the track was in view and unoccluded
 
 
 def refine_tracks(tracks: list[Track], scene: SceneMap, cfg: RefineConfig, views: list | None = None,
@@ -50,18 +49,17 @@ def refine_tracks(tracks: list[Track], scene: SceneMap, cfg: RefineConfig, views
         if t.observations < cfg.min_observations:
             continue
         keys, hits = np.unique(np.concatenate(t.fine_parts), return_counts=True)
-        visible = 0
         if views:
             sample = keys if len(keys) <= 256 else rng.choice(keys, 256, replace=False)
             pts = vx.centers(sample, voxel_size)
-            visible = int(sum(v.visible(pts, 2 * voxel_size).mean() > 0.5 for v in views))
+            visible = sum(v.visible(pts, 2 * voxel_size).mean() > 0.5 for v in views)
             if t.observations < cfg.min_track_ratio * visible:
                 continue
         seen = np.maximum(scene.seen_count(keys), hits)
         ratio = hits / seen
         keep = ratio >= cfg.min_view_ratio
         if keep.sum() >= cfg.min_points:
-            cands.append(Candidate(t, keys[keep], ratio[keep], visible))
+            cands.append(Candidate(t, keys[keep], ratio[keep]))
     cands = _merge_duplicates(cands, cfg.nms_overlap)
     if cfg.part_merge_feature is not None and len(cands) > 1:
         cands = _join_parts(cands, cfg, similarity)
@@ -132,7 +130,7 @@ def _union(a: Candidate, b: Candidate) -> Candidate:
     rb = np.zeros(len(keys))
     rb[np.searchsorted(keys, b.keys)] = b.ratio
     a.track.absorb(b.track)
-    return Candidate(a.track, keys, np.maximum(ratio, rb), max(a.visible, b.visible))
+    return Candidate(a.track, keys, np.maximum(ratio, rb))
 
 
 def _exclusive_owner(cands: list[Candidate], map_keys: np.ndarray) -> np.ndarray:

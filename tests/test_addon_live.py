@@ -14,59 +14,27 @@ import numpy as np
 import pytest
 
 from addon_env import attr, bpy, engine_module, ext_scene, positions, scene_state, synth_scan  # noqa: F401
+from modal_probe import Event, drive, segment_probe
 from test_addon_ui import draw  # the recording stand-in for UILayout
 
 LIVE = "OT3D Live"
 
 
-class _Event:
-    def __init__(self, type_, value="NOTHING"):
-        self.type, self.value = type_, value
-
-
 def _live_probe(ext):
-    """The Segment operator's modal path with its live view on (what run_modal sets), as a
-    plain object: the bpy module has no event loop, so the test plays the timer and Esc."""
-    seg_op = ext.operators.segment_ops.OT3D_OT_segment
+    return segment_probe(ext, live_view=True)
 
-    class Probe(seg_op.__mro__[1]):  # the EngineJobOperator mix-in
-        job_name = "segment"
-        keeps_job_folder = True
-        live_view = True  # what run_modal sets
-        _live = None
-        job_params = seg_op.job_params
-        apply_result = seg_op.apply_result
-        stage_weights = seg_op.stage_weights
-        live_update = seg_op.live_update
-        live_end = seg_op.live_end
-        partial_result = seg_op.partial_result
 
-        def __init__(self):
-            self.reports = []
-
-        def report(self, kind, message):
-            self.reports.append((set(kind), message))
-
-    return Probe()
+def _live_shown():
+    """What the live cloud shows: (points, instances), or None while there is no live object."""
+    obj = bpy.data.objects.get(LIVE)
+    if obj is None:
+        return None
+    ids = attr(obj, "instance_id")
+    return len(obj.data.vertices), len(np.unique(ids[ids > 0]))
 
 
 def _drive(probe, context, esc_when=None, limit_s=180.0):
-    """Timer ticks until the operator ends; after each, what the live cloud shows (or None)."""
-    end = time.monotonic() + limit_s
-    seen = []
-    while time.monotonic() < end:
-        if esc_when is not None and esc_when(seen):
-            result = probe.modal(context, _Event("ESC", "PRESS"))
-            esc_when = None
-        else:
-            result = probe.modal(context, _Event("TIMER"))
-        obj = bpy.data.objects.get(LIVE)
-        seen.append(None if obj is None else (len(obj.data.vertices), len(np.unique(attr(obj, "instance_id")[
-            attr(obj, "instance_id") > 0]))))
-        if result != {"RUNNING_MODAL"}:
-            return result, seen
-        time.sleep(0.02)
-    raise AssertionError("the modal operator never finished")
+    return drive(probe, context, _live_shown, esc_when=esc_when, limit_s=limit_s)
 
 
 def test_live_cloud_grows_while_frames_stream_and_the_result_replaces_it(ext_scene):
@@ -254,7 +222,7 @@ def test_panel_reads_out_frame_and_instances_of_the_shown_snapshot(ext_scene):
     readouts = []
     end = time.monotonic() + 180
     while time.monotonic() < end:
-        result = probe.modal(bpy.context, _Event("TIMER"))
+        result = probe.modal(bpy.context, Event("TIMER"))
         if result != {"RUNNING_MODAL"}:
             break
         log = draw(ext.ui.panels.OT3D_PT_segment, bpy.context)

@@ -17,6 +17,7 @@ import pytest
 from addon_env import (EXT_MODULE, attr, bpy, built_zip, engine_module, engine_side, ext_scene,  # noqa: F401
                        fresh_scene, installed_extension, load_engine_scene, neural_engine, positions, scene_state,
                        segmented, segmented_scene_dir, synth_scan)
+from modal_probe import Event, drive, segment_probe
 
 
 def instance_colors(ids):
@@ -319,56 +320,21 @@ def test_engine_without_its_dependencies_is_reported(ext_scene, tmp_path):
     assert any(r.startswith("numpy") for r in reqs) and any(r.startswith("open3d") for r in reqs)
 
 
-class _Event:
-    def __init__(self, type_, value="NOTHING"):
-        self.type, self.value = type_, value
-
-
-def _modal_probe(ext):
-    """The interactive (modal + timer) path of the Segment operator, driven by hand: the bpy
-    module has no event loop, so the test plays the window manager's timer and Esc events."""
-
-    class Probe(ext.operators.segment_ops.OT3D_OT_segment.__mro__[1]):  # the EngineJobOperator mix-in
-        job_name = "segment"
-        job_params = ext.operators.segment_ops.OT3D_OT_segment.job_params
-        apply_result = ext.operators.segment_ops.OT3D_OT_segment.apply_result
-        stage_weights = ext.operators.segment_ops.OT3D_OT_segment.stage_weights
-
-        def __init__(self):
-            self.reports = []
-
-        def report(self, kind, message):
-            self.reports.append((set(kind), message))
-
-    return Probe()
-
-
 def _drive(probe, context, esc_at=None, limit_s=120.0):
-    import time
-
-    end = time.monotonic() + limit_s
-    fractions, statuses = [], []
-    while time.monotonic() < end:
-        if esc_at is not None and fractions and fractions[-1] >= esc_at:
-            result = probe.modal(context, _Event("ESC", "PRESS"))
-            esc_at = None
-        else:
-            result = probe.modal(context, _Event("TIMER"))
-        fractions.append(context.scene.ot3d.progress)
-        statuses.append(context.scene.ot3d.status)
-        if result != {"RUNNING_MODAL"}:
-            return result, fractions, statuses
-        time.sleep(0.02)
-    raise AssertionError("the modal operator never finished")
+    """(result, progress fractions, statuses) after each timer tick; Esc once progress >= esc_at."""
+    settings = context.scene.ot3d
+    esc_when = None if esc_at is None else (lambda seen: bool(seen) and seen[-1][0] >= esc_at)
+    result, seen = drive(probe, context, lambda: (settings.progress, settings.status), esc_when, limit_s)
+    return result, [f for f, _ in seen], [st for _, st in seen]
 
 
 def test_modal_path_reports_progress_and_materializes(ext_scene):
     ext, scene = ext_scene
     scene.ot3d.scan_path = str(synth_scan())
-    probe = _modal_probe(ext)
+    probe = segment_probe(ext)
     probe._job = probe._start(bpy.context)
     assert scene.ot3d.running and probe._job.engine.alive()
-    assert probe.modal(bpy.context, _Event("MOUSEMOVE")) == {"PASS_THROUGH"}  # the UI stays usable
+    assert probe.modal(bpy.context, Event("MOUSEMOVE")) == {"PASS_THROUGH"}  # the UI stays usable
     result, fractions, statuses = _drive(probe, bpy.context)
     assert result == {"FINISHED"}, probe.reports
     # the sidebar/status bar followed the engine's stages while it ran
@@ -388,7 +354,7 @@ def test_modal_path_cancels_on_escape(ext_scene):
     ext, scene = ext_scene
     scene.ot3d.scan_path = str(synth_scan())
     before = scene_state(scene)
-    probe = _modal_probe(ext)
+    probe = segment_probe(ext)
     probe._job = probe._start(bpy.context)
     result, _, _ = _drive(probe, bpy.context, esc_at=0.0)
     assert result == {"CANCELLED"} and probe._job.outcome.status == "cancelled"
